@@ -1,0 +1,77 @@
+//! Bounded reads: the one way classification code touches packet bytes.
+//!
+//! Implemented for `[u8]` here and for the XDP context in the eBPF crate. Every read is checked
+//! against the end of the data and returns `None` past it, so the same code is safe on the host
+//! and provable to the verifier. Callers keep offsets below a constant bound (see
+//! [`crate::packet::MAX_L4_OFF`]) so that the verifier can follow them.
+
+/// A read-only window of packet bytes with checked, unaligned loads.
+pub trait Bytes {
+    /// Number of bytes in the window.
+    fn len(&self) -> usize;
+
+    /// Reads a `T` (an integer or a byte array) at `off`, unaligned; `None` past the end.
+    fn load<T: Copy>(&self, off: usize) -> Option<T>;
+
+    #[inline(always)]
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    #[inline(always)]
+    fn u8_at(&self, off: usize) -> Option<u8> {
+        self.load::<u8>(off)
+    }
+
+    /// Big-endian (network order) 16-bit value at `off`.
+    #[inline(always)]
+    fn be16(&self, off: usize) -> Option<u16> {
+        self.load::<[u8; 2]>(off).map(u16::from_be_bytes)
+    }
+
+    /// Big-endian (network order) 32-bit value at `off`.
+    #[inline(always)]
+    fn be32(&self, off: usize) -> Option<u32> {
+        self.load::<[u8; 4]>(off).map(u32::from_be_bytes)
+    }
+
+    /// `N` bytes at `off`.
+    #[inline(always)]
+    fn array<const N: usize>(&self, off: usize) -> Option<[u8; N]> {
+        self.load::<[u8; N]>(off)
+    }
+}
+
+impl Bytes for [u8] {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        <[u8]>::len(self)
+    }
+
+    #[inline(always)]
+    fn load<T: Copy>(&self, off: usize) -> Option<T> {
+        let end = off.checked_add(core::mem::size_of::<T>())?;
+        let bytes = self.get(off..end)?;
+        // SAFETY: `bytes` holds exactly size_of::<T>() initialised bytes, and T is only ever an
+        // integer or a byte array (every bit pattern valid); the read is unaligned.
+        Some(unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Bytes;
+
+    #[test]
+    fn reads_are_bounded() {
+        let b: &[u8] = &[1, 2, 3, 4, 5];
+        assert_eq!(b.u8_at(4), Some(5));
+        assert_eq!(b.u8_at(5), None);
+        assert_eq!(b.be16(0), Some(0x0102));
+        assert_eq!(b.be16(4), None);
+        assert_eq!(b.be32(1), Some(0x0203_0405));
+        assert_eq!(b.be32(2), None);
+        assert_eq!(b.array::<3>(2), Some([3, 4, 5]));
+        assert_eq!(b.load::<u32>(usize::MAX), None);
+    }
+}

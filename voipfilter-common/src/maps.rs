@@ -1,0 +1,51 @@
+//! Map names (also the pin file names under the pin directory), capacities and the metadata
+//! record. Written once here for both sides.
+
+/// Default pin directory of a running instance.
+pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/voipfilter";
+
+/// Name of the XDP program in the object.
+pub const PROGRAM: &str = "voipfilter";
+
+pub const PORT_RULES: &str = "PORT_RULES";
+pub const PREFIX4_RULES: &str = "PREFIX4_RULES";
+pub const PREFIX6_RULES: &str = "PREFIX6_RULES";
+pub const APP_STATS: &str = "APP_STATS";
+pub const REASON_STATS: &str = "REASON_STATS";
+pub const META: &str = "META";
+
+/// Every map the program declares, in pin order.
+pub const ALL: &[&str] = &[PORT_RULES, PREFIX4_RULES, PREFIX6_RULES, APP_STATS, REASON_STATS, META];
+
+/// (protocol, port) pairs: UDP and TCP, every port.
+pub const PORT_RULES_CAPACITY: u32 = 2 * 65536;
+pub const PREFIX4_RULES_CAPACITY: u32 = 262_144;
+pub const PREFIX6_RULES_CAPACITY: u32 = 131_072;
+
+/// Bumped whenever a key or value layout changes; a CLI refuses maps of another layout.
+pub const LAYOUT_VERSION: u32 = 1;
+/// "VOIP" in ASCII.
+pub const META_MAGIC: u32 = 0x564F_4950;
+/// Interfaces one instance records in its metadata.
+pub const MAX_IFACES: usize = 16;
+
+/// The single record in `META`, written by the daemon when it starts.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meta {
+    pub magic: u32,
+    pub layout: u32,
+    /// Wall-clock load time, nanoseconds since the Unix epoch.
+    pub loaded_unix_ns: u64,
+    /// Process id of the daemon.
+    pub pid: u32,
+    pub n_ifaces: u32,
+    pub ifindex: [u32; MAX_IFACES],
+    /// Attach mode per interface: 1 native (driver), 2 skb (generic).
+    pub mode: [u8; MAX_IFACES],
+}
+
+const _: () = assert!(core::mem::size_of::<Meta>() == 24 + 4 * MAX_IFACES + MAX_IFACES);
+
+pub const MODE_NATIVE: u8 = 1;
+pub const MODE_SKB: u8 = 2;

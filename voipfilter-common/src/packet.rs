@@ -1,0 +1,490 @@
+//! Ethernet / VLAN / IPv4 / IPv6 / UDP / TCP parsing, generic over [`Bytes`].
+//!
+//! The parser never fails hard: a frame it cannot read to the L4 ports yields a [`Reason`]
+//! (counted by the XDP program), and whatever it did read (the IP addresses) is still returned so
+//! that prefix rules apply to, say, later fragments and ICMP. All offsets stay below constant
+//! bounds so that the verifier can follow them.
+
+use crate::{Bytes, Reason};
+
+pub const ETH_HLEN: usize = 14;
+pub const ETH_P_IPV4: u16 = 0x0800;
+pub const ETH_P_IPV6: u16 = 0x86DD;
+/// 802.1Q C-tag.
+pub const ETH_P_8021Q: u16 = 0x8100;
+/// 802.1ad S-tag (QinQ outer tag).
+pub const ETH_P_8021AD: u16 = 0x88A8;
+/// Pre-standard QinQ outer tag still seen on some gear.
+pub const ETH_P_QINQ_9100: u16 = 0x9100;
+/// VLAN tags read before giving up (802.1ad outer + 802.1Q inner).
+pub const MAX_VLANS: usize = 2;
+/// IPv6 extension headers walked before giving up.
+pub const MAX_IPV6_EXT: usize = 8;
+/// Largest L4 header offset followed. Bounds every offset for the verifier.
+pub const MAX_L4_OFF: usize = 512;
+
+pub mod proto {
+    pub const ICMP: u8 = 1;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+    pub const GRE: u8 = 47;
+    pub const ESP: u8 = 50;
+    pub const AH: u8 = 51;
+    pub const ICMPV6: u8 = 58;
+    pub const SCTP: u8 = 132;
+    // IPv6 extension headers.
+    pub const HOPOPT: u8 = 0;
+    pub const ROUTING: u8 = 43;
+    pub const FRAGMENT: u8 = 44;
+    pub const NONE: u8 = 59;
+    pub const DSTOPTS: u8 = 60;
+    pub const MOBILITY: u8 = 135;
+    pub const HIP: u8 = 139;
+    pub const SHIM6: u8 = 140;
+}
+
+/// Fragment position of the IP datagram.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Frag {
+    /// Not fragmented.
+    #[default]
+    None = 0,
+    /// First fragment (offset 0, more fragments follow): carries the L4 header.
+    First = 1,
+    /// Any later fragment: no L4 header.
+    Later = 2,
+}
+
+/// What the parser read. Addresses are 16 bytes; an IPv4 address uses the first 4.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Headers {
+    /// `Reason::Ok` when the L4 ports were read; otherwise why not.
+    pub reason: Reason,
+    pub vlans: u8,
+    pub ipv6: bool,
+    /// L4 protocol number (after IPv6 extension headers).
+    pub proto: u8,
+    pub frag: Frag,
+    /// IPv4 identification or IPv6 fragment id (0 when not fragmented).
+    pub frag_id: u32,
+    pub l3_off: usize,
+    pub l4_off: usize,
+    /// Start of the L4 payload (only meaningful when `reason` is `Ok`).
+    pub payload_off: usize,
+    /// End of the IP datagram in the frame (excludes Ethernet padding).
+    pub end: usize,
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub sport: u16,
+    pub dport: u16,
+    pub tcp_flags: u8,
+}
+
+impl Headers {
+    #[inline(always)]
+    pub fn has_ports(&self) -> bool {
+        matches!(self.reason, Reason::Ok)
+    }
+
+    #[inline(always)]
+    pub fn src4(&self) -> [u8; 4] {
+        [self.src[0], self.src[1], self.src[2], self.src[3]]
+    }
+
+    #[inline(always)]
+    pub fn dst4(&self) -> [u8; 4] {
+        [self.dst[0], self.dst[1], self.dst[2], self.dst[3]]
+    }
+
+    /// Length of the L4 payload inside the IP datagram.
+    #[inline(always)]
+    pub fn payload_len(&self) -> usize {
+        self.end.saturating_sub(self.payload_off)
+    }
+}
+
+/// Parses a frame that starts with an Ethernet header.
+///
+/// `Err` means no IP header could be read (the reason says why); `Ok` carries the addresses
+/// and, when `reason` is `Ok`, the ports.
+#[inline(always)]
+pub fn parse<B: Bytes + ?Sized>(p: &B) -> Result<Headers, Reason> {
+    let mut h = Headers::default();
+    let mut off = ETH_HLEN - 2;
+    let mut ethertype = p.be16(off).ok_or(Reason::Truncated)?;
+    let mut tags = 0;
+    while tags < MAX_VLANS + 1 {
+        if !matches!(ethertype, ETH_P_8021Q | ETH_P_8021AD | ETH_P_QINQ_9100) {
+            break;
+        }
+        if tags == MAX_VLANS {
+            return Err(Reason::VlanTooDeep);
+        }
+        off += 4;
+        ethertype = p.be16(off).ok_or(Reason::Truncated)?;
+        tags += 1;
+    }
+    h.vlans = tags as u8;
+    h.l3_off = off + 2;
+    match ethertype {
+        ETH_P_IPV4 => parse_ipv4(p, &mut h)?,
+        ETH_P_IPV6 => parse_ipv6(p, &mut h)?,
+        _ => return Err(Reason::NotIp),
+    }
+    parse_l4(p, &mut h);
+    Ok(h)
+}
+
+#[inline(always)]
+fn parse_ipv4<B: Bytes + ?Sized>(p: &B, h: &mut Headers) -> Result<(), Reason> {
+    let l3 = h.l3_off;
+    let b0 = p.u8_at(l3).ok_or(Reason::Truncated)?;
+    let ihl = ((b0 & 0x0F) as usize) * 4;
+    if b0 >> 4 != 4 || ihl < 20 {
+        return Err(Reason::BadIpHeader);
+    }
+    // The whole header, options included, must be in the frame.
+    p.u8_at(l3 + ihl - 1).ok_or(Reason::Truncated)?;
+    let total = p.be16(l3 + 2).ok_or(Reason::Truncated)? as usize;
+    if total < ihl {
+        return Err(Reason::BadIpHeader);
+    }
+    let frag = p.be16(l3 + 6).ok_or(Reason::Truncated)?;
+    h.proto = p.u8_at(l3 + 9).ok_or(Reason::Truncated)?;
+    let src: [u8; 4] = p.array(l3 + 12).ok_or(Reason::Truncated)?;
+    let dst: [u8; 4] = p.array(l3 + 16).ok_or(Reason::Truncated)?;
+    h.src[..4].copy_from_slice(&src);
+    h.dst[..4].copy_from_slice(&dst);
+    h.frag = if frag & 0x1FFF != 0 {
+        Frag::Later
+    } else if frag & 0x2000 != 0 {
+        Frag::First
+    } else {
+        Frag::None
+    };
+    if h.frag != Frag::None {
+        h.frag_id = p.be16(l3 + 4).ok_or(Reason::Truncated)? as u32;
+    }
+    h.l4_off = l3 + ihl;
+    h.end = min(l3 + total, p.len());
+    Ok(())
+}
+
+#[inline(always)]
+fn parse_ipv6<B: Bytes + ?Sized>(p: &B, h: &mut Headers) -> Result<(), Reason> {
+    let l3 = h.l3_off;
+    let b0 = p.u8_at(l3).ok_or(Reason::Truncated)?;
+    if b0 >> 4 != 6 {
+        return Err(Reason::BadIpHeader);
+    }
+    let plen = p.be16(l3 + 4).ok_or(Reason::Truncated)? as usize;
+    let mut next = p.u8_at(l3 + 6).ok_or(Reason::Truncated)?;
+    h.src = p.array(l3 + 8).ok_or(Reason::Truncated)?;
+    h.dst = p.array(l3 + 24).ok_or(Reason::Truncated)?;
+    h.ipv6 = true;
+    h.end = min(l3 + 40 + plen, p.len());
+    let mut off = l3 + 40;
+    // From here the addresses are known: failures are reported in `h.reason`.
+    let mut walked = 0;
+    while walked < MAX_IPV6_EXT {
+        let len = match next {
+            proto::HOPOPT
+            | proto::ROUTING
+            | proto::DSTOPTS
+            | proto::MOBILITY
+            | proto::HIP
+            | proto::SHIM6 => match p.u8_at(off + 1) {
+                Some(l) => (l as usize + 1) * 8,
+                None => break,
+            },
+            proto::AH => match p.u8_at(off + 1) {
+                Some(l) => (l as usize + 2) * 4,
+                None => break,
+            },
+            proto::FRAGMENT => match p.be16(off + 2) {
+                Some(fo) => {
+                    h.frag = if fo & 0xFFF8 != 0 {
+                        Frag::Later
+                    } else if fo & 1 != 0 {
+                        Frag::First
+                    } else {
+                        // An atomic fragment (RFC 8021): a whole datagram.
+                        Frag::None
+                    };
+                    h.frag_id = match p.be32(off + 4) {
+                        Some(id) => id,
+                        None => break,
+                    };
+                    8
+                }
+                None => break,
+            },
+            _ => {
+                h.proto = next;
+                h.l4_off = off;
+                return Ok(());
+            }
+        };
+        next = match p.u8_at(off) {
+            Some(n) => n,
+            None => break,
+        };
+        off += len;
+        if off > MAX_L4_OFF {
+            h.reason = Reason::Ipv6ExtChain;
+            h.proto = next;
+            return Ok(());
+        }
+        walked += 1;
+    }
+    h.proto = next;
+    h.l4_off = off;
+    h.reason = if walked == MAX_IPV6_EXT {
+        Reason::Ipv6ExtChain
+    } else {
+        Reason::Truncated
+    };
+    Ok(())
+}
+
+#[inline(always)]
+fn parse_l4<B: Bytes + ?Sized>(p: &B, h: &mut Headers) {
+    if h.reason != Reason::Ok {
+        return;
+    }
+    if h.frag == Frag::Later {
+        h.reason = Reason::LaterFragment;
+        return;
+    }
+    let l4 = h.l4_off;
+    match h.proto {
+        proto::UDP => match p.array::<4>(l4) {
+            Some(ports) if l4 + 8 <= h.end => {
+                h.sport = u16::from_be_bytes([ports[0], ports[1]]);
+                h.dport = u16::from_be_bytes([ports[2], ports[3]]);
+                h.payload_off = l4 + 8;
+            }
+            _ => h.reason = Reason::Truncated,
+        },
+        proto::TCP => match (p.array::<4>(l4), p.array::<2>(l4 + 12)) {
+            (Some(ports), Some([doff, flags])) if l4 + 20 <= h.end => {
+                h.sport = u16::from_be_bytes([ports[0], ports[1]]);
+                h.dport = u16::from_be_bytes([ports[2], ports[3]]);
+                h.tcp_flags = flags;
+                let hlen = ((doff >> 4) as usize) * 4;
+                h.payload_off = l4 + if hlen < 20 { 20 } else { hlen };
+            }
+            _ => h.reason = Reason::Truncated,
+        },
+        _ => h.reason = Reason::OtherL4,
+    }
+}
+
+#[inline(always)]
+fn min(a: usize, b: usize) -> usize {
+    if a < b { a } else { b }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::user::frame::{Frame, Ip};
+
+    fn v4(a: [u8; 4]) -> [u8; 16] {
+        let mut x = [0; 16];
+        x[..4].copy_from_slice(&a);
+        x
+    }
+
+    #[test]
+    fn udp_over_ipv4() {
+        let f = Frame::udp4([10, 0, 0, 1], 40000, [10, 0, 0, 2], 5060, b"INVITE sip:x").build();
+        let h = parse(&f[..]).unwrap();
+        assert_eq!(h.reason, Reason::Ok);
+        assert_eq!((h.proto, h.sport, h.dport), (proto::UDP, 40000, 5060));
+        assert_eq!((h.src, h.dst), (v4([10, 0, 0, 1]), v4([10, 0, 0, 2])));
+        assert_eq!((h.l3_off, h.l4_off, h.payload_off), (14, 34, 42));
+        assert_eq!(&f[h.payload_off..h.end], b"INVITE sip:x");
+        assert!(!h.ipv6);
+    }
+
+    #[test]
+    fn ethernet_padding_is_not_payload() {
+        let mut f = Frame::udp4([1, 1, 1, 1], 1, [2, 2, 2, 2], 2, b"ab").build();
+        f.resize(60, 0);
+        let h = parse(&f[..]).unwrap();
+        assert_eq!(h.payload_len(), 2);
+    }
+
+    #[test]
+    fn tcp_with_options() {
+        let f = Frame::tcp4([10, 0, 0, 1], 1234, [10, 0, 0, 2], 1720, 0x18, b"\x03\x00\x00\x08")
+            .tcp_options(&[1, 1, 1, 1, 1, 1, 1, 1])
+            .build();
+        let h = parse(&f[..]).unwrap();
+        assert_eq!((h.proto, h.sport, h.dport, h.tcp_flags), (proto::TCP, 1234, 1720, 0x18));
+        assert_eq!(h.payload_off, 34 + 28);
+        assert_eq!(&f[h.payload_off..h.end], b"\x03\x00\x00\x08");
+    }
+
+    #[test]
+    fn vlan_and_qinq() {
+        let f = Frame::udp4([10, 0, 0, 1], 1, [10, 0, 0, 2], 3478, b"x").vlan(ETH_P_8021Q, 7).build();
+        let h = parse(&f[..]).unwrap();
+        assert_eq!((h.vlans, h.l3_off, h.dport), (1, 18, 3478));
+        let f = Frame::udp4([10, 0, 0, 1], 1, [10, 0, 0, 2], 3478, b"x")
+            .vlan(ETH_P_8021AD, 100)
+            .vlan(ETH_P_8021Q, 7)
+            .build();
+        let h = parse(&f[..]).unwrap();
+        assert_eq!((h.vlans, h.l3_off, h.dport), (2, 22, 3478));
+        let f = Frame::udp4([10, 0, 0, 1], 1, [10, 0, 0, 2], 3478, b"x")
+            .vlan(ETH_P_8021AD, 100)
+            .vlan(ETH_P_8021Q, 7)
+            .vlan(ETH_P_8021Q, 8)
+            .build();
+        assert_eq!(parse(&f[..]), Err(Reason::VlanTooDeep));
+    }
+
+    #[test]
+    fn ipv4_options_and_bad_headers() {
+        let f = Frame::udp4([10, 0, 0, 1], 1, [10, 0, 0, 2], 5060, b"x")
+            .ipv4_options(&[0x94, 0x04, 0, 0, 1, 1, 1, 0])
+            .build();
+        let h = parse(&f[..]).unwrap();
+        assert_eq!((h.l4_off, h.dport), (14 + 28, 5060));
+        let mut bad = f.clone();
+        bad[14] = 0x44; // IHL 16 bytes
+        assert_eq!(parse(&bad[..]), Err(Reason::BadIpHeader));
+        let mut bad = f.clone();
+        bad[14] = 0x65; // version 6 under an IPv4 ethertype
+        assert_eq!(parse(&bad[..]), Err(Reason::BadIpHeader));
+        let mut bad = f;
+        bad[16] = 0;
+        bad[17] = 10; // total length below the header length
+        assert_eq!(parse(&bad[..]), Err(Reason::BadIpHeader));
+    }
+
+    #[test]
+    fn ipv4_fragments() {
+        let first = Frame::udp4([10, 0, 0, 1], 1, [10, 0, 0, 2], 5060, b"x").fragment(77, 0, true).build();
+        let h = parse(&first[..]).unwrap();
+        assert_eq!((h.frag, h.frag_id, h.reason, h.dport), (Frag::First, 77, Reason::Ok, 5060));
+        let later = Frame::raw4([10, 0, 0, 1], [10, 0, 0, 2], proto::UDP, b"continuation")
+            .fragment(77, 185, false)
+            .build();
+        let h = parse(&later[..]).unwrap();
+        assert_eq!((h.frag, h.frag_id, h.reason), (Frag::Later, 77, Reason::LaterFragment));
+        assert_eq!(h.dst, v4([10, 0, 0, 2]));
+    }
+
+    #[test]
+    fn ipv6_extension_headers() {
+        let src = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        let dst = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+        let f = Frame::udp6(src, 5000, dst, 5060, b"REGISTER sip:x")
+            .ipv6_ext(proto::HOPOPT, &[1, 4, 0, 0, 0, 0])
+            .ipv6_ext(proto::DSTOPTS, &[1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+            .ipv6_ext(proto::ROUTING, &[0, 0, 0, 0, 0, 0])
+            .build();
+        let h = parse(&f[..]).unwrap();
+        assert!(h.ipv6);
+        assert_eq!((h.reason, h.proto, h.dport), (Reason::Ok, proto::UDP, 5060));
+        assert_eq!(h.l4_off, 14 + 40 + 8 + 16 + 8);
+        assert_eq!(&f[h.payload_off..h.end], b"REGISTER sip:x");
+        assert_eq!((h.src, h.dst), (src, dst));
+    }
+
+    #[test]
+    fn ipv6_fragment_and_long_chain() {
+        let a = [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        let first = Frame::udp6(a, 1, a, 3478, b"x").ipv6_fragment(9, 0, true).build();
+        let h = parse(&first[..]).unwrap();
+        assert_eq!((h.frag, h.frag_id, h.reason, h.dport), (Frag::First, 9, Reason::Ok, 3478));
+        let later = Frame::udp6(a, 1, a, 3478, b"x").ipv6_fragment(9, 100, false).build();
+        let h = parse(&later[..]).unwrap();
+        assert_eq!((h.frag, h.reason), (Frag::Later, Reason::LaterFragment));
+        let mut chain = Frame::udp6(a, 1, a, 3478, b"x");
+        for _ in 0..MAX_IPV6_EXT + 1 {
+            chain = chain.ipv6_ext(proto::DSTOPTS, &[1, 4, 0, 0, 0, 0]);
+        }
+        let h = parse(&chain.build()[..]).unwrap();
+        assert_eq!(h.reason, Reason::Ipv6ExtChain);
+        let mut far = Frame::udp6(a, 1, a, 3478, b"x");
+        for _ in 0..3 {
+            far = far.ipv6_ext(proto::DSTOPTS, &[0; 254]);
+        }
+        assert_eq!(parse(&far.build()[..]).unwrap().reason, Reason::Ipv6ExtChain);
+    }
+
+    #[test]
+    fn other_l4_and_not_ip() {
+        let f = Frame::raw4([10, 0, 0, 1], [10, 0, 0, 2], proto::ICMP, &[8, 0, 0, 0, 0, 0, 0, 0]).build();
+        assert_eq!(parse(&f[..]).unwrap().reason, Reason::OtherL4);
+        let mut arp = f.clone();
+        arp[12] = 0x08;
+        arp[13] = 0x06;
+        assert_eq!(parse(&arp[..]), Err(Reason::NotIp));
+        assert_eq!(parse(&[][..]), Err(Reason::Truncated));
+    }
+
+    /// Every prefix of a valid frame parses without panicking, to the right reason.
+    #[test]
+    fn every_truncation_is_safe() {
+        let frames = [
+            Frame::udp4([10, 0, 0, 1], 1, [10, 0, 0, 2], 5060, b"INVITE sip:a SIP/2.0")
+                .vlan(ETH_P_8021AD, 1)
+                .vlan(ETH_P_8021Q, 2)
+                .ipv4_options(&[1, 1, 1, 1])
+                .build(),
+            Frame::udp6([1; 16], 1, [2; 16], 5060, b"x")
+                .ipv6_ext(proto::HOPOPT, &[0; 6])
+                .ipv6_fragment(1, 0, true)
+                .build(),
+            Frame::tcp4([10, 0, 0, 1], 1, [10, 0, 0, 2], 5060, 2, b"").build(),
+        ];
+        for f in frames {
+            let full = parse(&f[..]).unwrap();
+            assert_eq!(full.reason, Reason::Ok);
+            for cut in 0..f.len() {
+                let r = match parse(&f[..cut]) {
+                    Ok(h) => h.reason,
+                    Err(r) => r,
+                };
+                if cut < full.payload_off {
+                    assert_eq!(r, Reason::Truncated, "cut at {cut} of {}", f.len());
+                } else {
+                    assert_eq!(r, Reason::Ok);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for len in 0..300 {
+            for _ in 0..50 {
+                let buf: std::vec::Vec<u8> = (0..len)
+                    .map(|i| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        // Make IP ethertypes likely so deeper code runs.
+                        match i {
+                            12 => [0x08, 0x86, 0x81][(x % 3) as usize],
+                            13 => [0x00, 0xDD][(x % 2) as usize],
+                            _ => x as u8,
+                        }
+                    })
+                    .collect();
+                if let Ok(h) = parse(&buf[..]) {
+                    assert!(h.l4_off <= MAX_L4_OFF + 60);
+                    assert!(h.end <= buf.len());
+                }
+            }
+        }
+        let _ = Ip::V4 { src: [0; 4], dst: [0; 4] };
+    }
+}

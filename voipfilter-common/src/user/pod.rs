@@ -1,0 +1,18 @@
+//! `aya::Pod` for every type stored in a map. All are `repr(C)`, integers only, no implicit
+//! padding (each has a size assertion beside its definition).
+
+use crate::{
+    maps::Meta,
+    rules::{PortKey, Rule},
+    stats::Counter,
+};
+
+// SAFETY: repr(C) structs of integers and integer arrays with explicit padding fields; every bit
+// pattern is a valid value.
+unsafe impl aya::Pod for PortKey {}
+// SAFETY: as above.
+unsafe impl aya::Pod for Rule {}
+// SAFETY: as above.
+unsafe impl aya::Pod for Counter {}
+// SAFETY: as above.
+unsafe impl aya::Pod for Meta {}

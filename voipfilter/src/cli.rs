@@ -1,0 +1,289 @@
+//! The command line (clap derive). Doc comments are the `--help` text.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use voipfilter_common::{Action, App, maps::Meta};
+
+use crate::{
+    daemon::{self, RunOptions},
+    load::Mode,
+    maps::{Maps, pin_dir, proto_name},
+    rulespec::{self, PortRange, PortRule, Prefix, PrefixRule, Proto},
+    stats::Report,
+    sys,
+};
+
+/// Classify VoIP traffic (SIP, RTP, STUN/TURN, IAX2, H.323, SCCP, call apps) in XDP and drop,
+/// monitor or pass it at line rate.
+#[derive(Parser, Debug)]
+#[command(name = "voipfilter", version, propagate_version = true)]
+pub struct Cli {
+    /// bpffs directory of the instance's pinned maps [env: VOIPFILTER_PIN_DIR]
+    /// [default: /sys/fs/bpf/voipfilter]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub pin_dir: Option<PathBuf>,
+
+    /// More log output (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Load the XDP program, attach it to interfaces and filter until SIGINT/SIGTERM.
+    ///
+    /// Without --config, installs the built-in rules: drop SIP (UDP+TCP 5060/5061), IAX2 (UDP 4569),
+    /// H.323 (UDP 1719, TCP 1720), SCCP (TCP 2000) and STUN/TURN (UDP+TCP 3478).
+    /// WARNING: dropping traffic on a remote machine's interface can lock you out; the default
+    /// rules only touch VoIP ports.
+    Run(RunArgs),
+    /// Show the counters of a running instance: totals per action, per app, parse exceptions.
+    Stats(StatsArgs),
+    /// Show or change the port and prefix rules of a running instance.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// List the app names that rules and counters use.
+    Apps {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Interface to attach to (repeatable).
+    #[arg(short, long = "iface", value_name = "IF", required = true)]
+    pub ifaces: Vec<String>,
+    /// XDP attach mode: auto tries native (driver) XDP and falls back to skb with a warning.
+    #[arg(short, long, value_enum, default_value_t = Mode::Auto)]
+    pub mode: Mode,
+    /// TOML file with rules (see README: Configuration); replaces the built-in defaults where it
+    /// overlaps them, and `defaults = false` drops them.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// JSON output (one object; with --watch one object per line).
+    #[arg(long)]
+    pub json: bool,
+    /// Print again every SECS seconds, with rates over that interval, until Ctrl-C.
+    #[arg(short, long, value_name = "SECS")]
+    pub watch: Option<f64>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// List every port and prefix rule.
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add (or replace) a rule.
+    Add {
+        #[command(subcommand)]
+        rule: RuleArg,
+    },
+    /// Delete a rule.
+    Del {
+        #[command(subcommand)]
+        rule: RuleTarget,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RuleArg {
+    /// A rule on an L4 port or port range (matches source or destination port).
+    Port {
+        /// Port or inclusive range: 5060, 50000-50059.
+        ports: String,
+        #[command(flatten)]
+        opts: RuleOpts,
+        /// Protocol(s) the rule covers.
+        #[arg(short, long, value_enum, default_value_t = Proto::Both)]
+        proto: Proto,
+    },
+    /// A rule on an IPv4 or IPv6 prefix (matches source or destination address).
+    Prefix {
+        /// CIDR prefix: 192.0.2.0/24, 2001:db8::/32 (a bare address is a /32 or /128).
+        cidr: String,
+        #[command(flatten)]
+        opts: RuleOpts,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct RuleOpts {
+    /// App the matched packets are counted under (`voipfilter apps`).
+    #[arg(short, long, default_value = "custom")]
+    pub app: String,
+    /// What to do with matched packets: drop, monitor (count, then pass) or pass.
+    #[arg(short = 'x', long, default_value = "drop")]
+    pub action: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RuleTarget {
+    /// Delete the rules on these ports.
+    Port {
+        /// Port or inclusive range.
+        ports: String,
+        #[arg(short, long, value_enum, default_value_t = Proto::Both)]
+        proto: Proto,
+    },
+    /// Delete the rule on exactly this prefix.
+    Prefix {
+        cidr: String,
+    },
+}
+
+pub async fn main(cli: Cli) -> anyhow::Result<()> {
+    let dir = pin_dir(cli.pin_dir.as_deref());
+    match cli.command {
+        Command::Run(a) => {
+            daemon::run(RunOptions { ifaces: a.ifaces, mode: a.mode, config: a.config, pin_dir: dir }).await
+        }
+        Command::Stats(a) => stats(&dir, &a).await,
+        Command::Rules { command } => rules(&dir, command),
+        Command::Apps { json } => {
+            apps(json);
+            Ok(())
+        }
+    }
+}
+
+fn open(dir: &std::path::Path) -> anyhow::Result<Maps> {
+    sys::require_bpf_privileges()?;
+    Maps::from_pins(dir)
+}
+
+fn uptime(meta: &Meta) -> f64 {
+    sys::unix_ns().saturating_sub(meta.loaded_unix_ns) as f64 / 1e9
+}
+
+async fn stats(dir: &std::path::Path, a: &StatsArgs) -> anyhow::Result<()> {
+    let maps = open(dir)?;
+    let meta = maps.meta()?;
+    let mut prev = maps.snapshot()?;
+    let print = |r: &Report| {
+        if a.json {
+            println!("{}", if a.watch.is_some() { r.json().to_string() } else { serde_json::to_string_pretty(&r.json()).unwrap_or_default() });
+        } else {
+            println!("{}", r.text());
+        }
+    };
+    let Some(secs) = a.watch else {
+        print(&Report { meta: &meta, now: &prev, prev: None, uptime_s: uptime(&meta) });
+        return Ok(());
+    };
+    if !(secs > 0.0 && secs.is_finite()) {
+        anyhow::bail!("--watch needs a positive number of seconds");
+    }
+    let mut last = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs_f64(secs)) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+        let now = maps.snapshot().context("the instance went away")?;
+        let elapsed = last.elapsed().as_secs_f64();
+        last = std::time::Instant::now();
+        print(&Report { meta: &meta, now: &now, prev: Some((&prev, elapsed)), uptime_s: uptime(&meta) });
+        prev = now;
+    }
+}
+
+fn rules(dir: &std::path::Path, cmd: RulesCommand) -> anyhow::Result<()> {
+    let mut maps = open(dir)?;
+    match cmd {
+        RulesCommand::List { json } => {
+            let ports = maps.port_rules()?;
+            let prefixes = maps.prefix_rules()?;
+            let app = |id: u16| App::from_u16(id).map_or("?", App::name);
+            let action = |a: u8| Action::from_u8(a).map_or("?", Action::name);
+            if json {
+                let v = json!({
+                    "ports": ports.iter().map(|(k, r)| json!({"proto": proto_name(k.proto), "port": k.port, "app": app(r.app), "action": action(r.action)})).collect::<Vec<_>>(),
+                    "prefixes": prefixes.iter().map(|(p, r)| json!({"prefix": p.to_string(), "app": app(r.app), "action": action(r.action)})).collect::<Vec<_>>(),
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("Port rules ({}):", ports.len());
+                println!("  {:<8}{:<8}{:<14}{}", "proto", "port", "app", "action");
+                for (k, r) in &ports {
+                    println!("  {:<8}{:<8}{:<14}{}", proto_name(k.proto), k.port, app(r.app), action(r.action));
+                }
+                println!("\nPrefix rules ({}):", prefixes.len());
+                println!("  {:<44}{:<14}{}", "prefix", "app", "action");
+                for (p, r) in &prefixes {
+                    println!("  {:<44}{:<14}{}", p.to_string(), app(r.app), action(r.action));
+                }
+            }
+        }
+        RulesCommand::Add { rule } => match rule {
+            RuleArg::Port { ports, opts, proto } => {
+                let r = PortRule {
+                    proto,
+                    ports: ports.parse::<PortRange>()?,
+                    app: rulespec::parse_app(&opts.app)?,
+                    action: rulespec::parse_action(&opts.action)?,
+                };
+                let n = maps.add_port_rule(&r)?;
+                println!("added {n} port rule(s): {:?} {} -> {} {}", proto, r.ports, r.app.name(), r.action.name());
+            }
+            RuleArg::Prefix { cidr, opts } => {
+                let r = PrefixRule {
+                    prefix: cidr.parse::<Prefix>()?,
+                    app: rulespec::parse_app(&opts.app)?,
+                    action: rulespec::parse_action(&opts.action)?,
+                };
+                maps.add_prefix_rule(&r)?;
+                println!("added prefix rule: {} -> {} {}", r.prefix, r.app.name(), r.action.name());
+            }
+        },
+        RulesCommand::Del { rule } => match rule {
+            RuleTarget::Port { ports, proto } => {
+                let r = PortRule { proto, ports: ports.parse()?, app: App::Custom, action: Action::Pass };
+                let n = maps.del_port_rule(&r)?;
+                if n == 0 {
+                    anyhow::bail!("no port rule on {proto:?} {}", r.ports);
+                }
+                println!("deleted {n} port rule(s)");
+            }
+            RuleTarget::Prefix { cidr } => {
+                let p: Prefix = cidr.parse()?;
+                if !maps.del_prefix_rule(&p)? {
+                    anyhow::bail!("no prefix rule on {p}");
+                }
+                println!("deleted prefix rule {p}");
+            }
+        },
+    }
+    Ok(())
+}
+
+fn apps(json: bool) {
+    if json {
+        let v: Vec<_> = App::ALL
+            .iter()
+            .map(|a| json!({"id": *a as u16, "name": a.name(), "class": a.class().name(), "description": a.description()}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return;
+    }
+    println!("  {:<4}{:<14}{:<15}{}", "id", "app", "class", "description");
+    for a in App::ALL {
+        println!("  {:<4}{:<14}{:<15}{}", *a as u16, a.name(), a.class().name(), a.description());
+    }
+}

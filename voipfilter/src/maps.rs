@@ -1,0 +1,244 @@
+//! Typed handles on the program's maps, from a freshly loaded object or from the pins of a
+//! running instance, and the operations the CLI needs on them.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use aya::{
+    Ebpf,
+    maps::{Array, HashMap, LpmTrie, Map, MapData, PerCpuArray, lpm_trie::Key},
+};
+use voipfilter_common::{
+    Action, App, Reason,
+    maps::{self as names, LAYOUT_VERSION, META_MAGIC, Meta},
+    reason::NUM_REASONS,
+    rules::{PortKey, Rule},
+    stats::{APP_STATS_LEN, Counter, app_stat_index},
+};
+
+use crate::rulespec::{PortRule, Prefix, PrefixRule};
+
+pub struct Maps {
+    pub port_rules: HashMap<MapData, PortKey, Rule>,
+    pub prefix4: LpmTrie<MapData, [u8; 4], Rule>,
+    pub prefix6: LpmTrie<MapData, [u8; 16], Rule>,
+    pub app_stats: PerCpuArray<MapData, Counter>,
+    pub reason_stats: PerCpuArray<MapData, u64>,
+    pub meta: Array<MapData, Meta>,
+}
+
+/// Counters summed over CPUs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// (app id, action) -> counter, only non-zero ones, sorted by app then action.
+    pub apps: Vec<(u16, Action, Counter)>,
+    /// Indexed by `Reason as usize`.
+    pub reasons: Vec<u64>,
+}
+
+impl Snapshot {
+    pub fn by_action(&self, action: Action) -> Counter {
+        let mut c = Counter::default();
+        for (_, a, v) in &self.apps {
+            if *a == action {
+                c.add(v);
+            }
+        }
+        c
+    }
+
+    pub fn total(&self) -> Counter {
+        let mut c = Counter::default();
+        for (_, _, v) in &self.apps {
+            c.add(v);
+        }
+        c
+    }
+
+    pub fn get(&self, app: App, action: Action) -> Counter {
+        self.apps
+            .iter()
+            .find(|(id, a, _)| *id == app as u16 && *a == action)
+            .map(|x| x.2)
+            .unwrap_or_default()
+    }
+
+    pub fn reason(&self, r: Reason) -> u64 {
+        self.reasons.get(r as usize).copied().unwrap_or(0)
+    }
+}
+
+fn take(ebpf: &mut Ebpf, name: &str) -> anyhow::Result<Map> {
+    ebpf.take_map(name).with_context(|| format!("the object has no map {name}"))
+}
+
+fn pinned(dir: &Path, name: &str) -> anyhow::Result<Map> {
+    let path = dir.join(name);
+    let data = MapData::from_pin(&path).with_context(|| {
+        format!("opening {}; is `voipfilter run` running with this pin directory?", path.display())
+    })?;
+    Map::from_map_data(data).with_context(|| format!("{}: unexpected map type", path.display()))
+}
+
+impl Maps {
+    pub fn from_ebpf(ebpf: &mut Ebpf) -> anyhow::Result<Maps> {
+        Self::build(|name| take(ebpf, name))
+    }
+
+    /// Opens the maps pinned by a running instance under `dir`, checking their layout version.
+    pub fn from_pins(dir: &Path) -> anyhow::Result<Maps> {
+        if !dir.join(names::META).exists() {
+            bail!(
+                "no voipfilter instance found: nothing pinned at {} (is `voipfilter run` running? \
+                 use --pin-dir if it was started with another pin directory)",
+                dir.display()
+            );
+        }
+        let maps = Self::build(|name| pinned(dir, name))?;
+        let meta = maps.meta()?;
+        if meta.magic != META_MAGIC || meta.layout != LAYOUT_VERSION {
+            bail!(
+                "the maps at {} have layout {} but this voipfilter uses layout {LAYOUT_VERSION}; \
+                 restart the daemon with this version",
+                dir.display(),
+                meta.layout
+            );
+        }
+        Ok(maps)
+    }
+
+    fn build(mut get: impl FnMut(&str) -> anyhow::Result<Map>) -> anyhow::Result<Maps> {
+        macro_rules! typed {
+            ($name:expr) => {
+                get($name)?.try_into().with_context(|| format!("map {} has an unexpected type", $name))?
+            };
+        }
+        Ok(Maps {
+            port_rules: typed!(names::PORT_RULES),
+            prefix4: typed!(names::PREFIX4_RULES),
+            prefix6: typed!(names::PREFIX6_RULES),
+            app_stats: typed!(names::APP_STATS),
+            reason_stats: typed!(names::REASON_STATS),
+            meta: typed!(names::META),
+        })
+    }
+
+    pub fn meta(&self) -> anyhow::Result<Meta> {
+        self.meta.get(&0, 0).context("reading META")
+    }
+
+    pub fn set_meta(&mut self, meta: &Meta) -> anyhow::Result<()> {
+        self.meta.set(0, meta, 0).context("writing META")
+    }
+
+    /// Reads every counter, summed over CPUs.
+    pub fn snapshot(&self) -> anyhow::Result<Snapshot> {
+        let mut apps = Vec::new();
+        for &app in App::ALL {
+            for action in Action::ALL {
+                let per_cpu = self
+                    .app_stats
+                    .get(&app_stat_index(app as u16, action), 0)
+                    .context("reading APP_STATS")?;
+                let mut sum = Counter::default();
+                for c in per_cpu.iter() {
+                    sum.add(c);
+                }
+                if sum.packets != 0 {
+                    apps.push((app as u16, action, sum));
+                }
+            }
+        }
+        debug_assert!(app_stat_index(App::Custom as u16, Action::Monitor) < APP_STATS_LEN);
+        let mut reasons = vec![0; NUM_REASONS as usize];
+        for (i, slot) in reasons.iter_mut().enumerate() {
+            let per_cpu = self.reason_stats.get(&(i as u32), 0).context("reading REASON_STATS")?;
+            *slot = per_cpu.iter().sum();
+        }
+        Ok(Snapshot { apps, reasons })
+    }
+
+    pub fn add_port_rule(&mut self, r: &PortRule) -> anyhow::Result<usize> {
+        let value = Rule::new(r.app, r.action);
+        let mut n = 0;
+        for key in r.keys() {
+            self.port_rules.insert(&key, &value, 0).with_context(|| {
+                format!("adding port rule {}/{} (table full? it holds {} rules)", proto_name(key.proto), key.port, names::PORT_RULES_CAPACITY)
+            })?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Removes the rules for these ports; returns how many existed.
+    pub fn del_port_rule(&mut self, r: &PortRule) -> anyhow::Result<usize> {
+        let mut n = 0;
+        for key in r.keys() {
+            match self.port_rules.remove(&key) {
+                Ok(()) => n += 1,
+                Err(aya::maps::MapError::KeyNotFound) => {}
+                Err(e) => return Err(e).context("removing a port rule"),
+            }
+        }
+        Ok(n)
+    }
+
+    pub fn add_prefix_rule(&mut self, r: &PrefixRule) -> anyhow::Result<()> {
+        let value = Rule::new(r.app, r.action);
+        match r.prefix {
+            Prefix::V4(a, len) => self.prefix4.insert(&Key::new(len as u32, a), &value, 0),
+            Prefix::V6(a, len) => self.prefix6.insert(&Key::new(len as u32, a), &value, 0),
+        }
+        .with_context(|| format!("adding prefix rule {} (table full?)", r.prefix))
+    }
+
+    /// Removes the rule for exactly this prefix; `false` if there was none.
+    pub fn del_prefix_rule(&mut self, p: &Prefix) -> anyhow::Result<bool> {
+        let r = match *p {
+            Prefix::V4(a, len) => self.prefix4.remove(&Key::new(len as u32, a)),
+            Prefix::V6(a, len) => self.prefix6.remove(&Key::new(len as u32, a)),
+        };
+        match r {
+            Ok(()) => Ok(true),
+            Err(aya::maps::MapError::KeyNotFound) => Ok(false),
+            Err(e) => Err(e).context("removing a prefix rule"),
+        }
+    }
+
+    /// Every port rule, sorted by protocol and port.
+    pub fn port_rules(&self) -> anyhow::Result<Vec<(PortKey, Rule)>> {
+        let mut v = self.port_rules.iter().collect::<Result<Vec<_>, _>>().context("reading PORT_RULES")?;
+        v.sort_by_key(|(k, _)| (k.proto, k.port));
+        Ok(v)
+    }
+
+    /// Every prefix rule, IPv4 first, sorted.
+    pub fn prefix_rules(&self) -> anyhow::Result<Vec<(Prefix, Rule)>> {
+        let mut v = Vec::new();
+        for kv in self.prefix4.iter() {
+            let (k, r) = kv.context("reading PREFIX4_RULES")?;
+            v.push((Prefix::V4(k.data(), k.prefix_len() as u8), r));
+        }
+        for kv in self.prefix6.iter() {
+            let (k, r) = kv.context("reading PREFIX6_RULES")?;
+            v.push((Prefix::V6(k.data(), k.prefix_len() as u8), r));
+        }
+        v.sort_by_key(|(p, _)| *p);
+        Ok(v)
+    }
+}
+
+pub fn proto_name(p: u8) -> &'static str {
+    match p {
+        6 => "tcp",
+        17 => "udp",
+        _ => "?",
+    }
+}
+
+/// The pin directory: `--pin-dir`, else `$VOIPFILTER_PIN_DIR`, else the default.
+pub fn pin_dir(opt: Option<&Path>) -> PathBuf {
+    opt.map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("VOIPFILTER_PIN_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(names::DEFAULT_PIN_DIR))
+}
