@@ -164,7 +164,8 @@ action = "pass"
             ("[[port]]\nport = 1\naction = \"reject\"\n", "c.toml:3: unknown action"),
             ("[[port]]\nport = 1\nproto = \"sctp\"\n", "c.toml:3: bad protocol"),
             ("[[port]]\nport = 1\ncolour = 2\n", "c.toml:3: unknown field `colour`"),
-            ("\n\nport = [\n", "c.toml:3"),
+            ("\n\nport = 5\n", "c.toml:3"),
+            ("defaults = \"yes\"\n", "c.toml:1"),
         ];
         for (text, want) in cases {
             let e = parse("c.toml", text).unwrap_err().to_string();

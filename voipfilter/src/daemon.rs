@@ -69,16 +69,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let mut filter = Filter::load(&LoadOptions::default())?;
     filter.pin_maps(&opts.pin_dir)?;
     let mut maps = filter.maps()?;
-    let mut n_ports = 0;
-    for r in &rules.ports {
-        n_ports += maps.add_port_rule(r)?;
-    }
-    for r in &rules.prefixes {
-        maps.add_prefix_rule(r)?;
-    }
+    let (n_ports, n_prefixes) = maps.install(&rules)?;
     log::info!(
-        "installed {n_ports} port rules and {} prefix rules{}",
-        rules.prefixes.len(),
+        "installed {n_ports} port rules and {n_prefixes} prefix rules{}",
         opts.config.as_ref().map(|p| format!(" from {}", p.display())).unwrap_or_else(|| " (built-in defaults)".into())
     );
 

@@ -158,6 +158,18 @@ impl Maps {
         Ok(Snapshot { apps, reasons })
     }
 
+    /// Installs a whole rule list (the daemon's policy); returns (port keys, prefixes) added.
+    pub fn install(&mut self, rules: &crate::rulespec::RuleList) -> anyhow::Result<(usize, usize)> {
+        let mut n_ports = 0;
+        for r in &rules.ports {
+            n_ports += self.add_port_rule(r)?;
+        }
+        for r in &rules.prefixes {
+            self.add_prefix_rule(r)?;
+        }
+        Ok((n_ports, rules.prefixes.len()))
+    }
+
     pub fn add_port_rule(&mut self, r: &PortRule) -> anyhow::Result<usize> {
         let value = Rule::new(r.app, r.action);
         let mut n = 0;
