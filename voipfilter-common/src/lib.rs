@@ -11,6 +11,7 @@ pub mod action;
 pub mod app;
 pub mod bytes;
 pub mod classify;
+pub mod detect;
 pub mod maps;
 pub mod packet;
 pub mod reason;
