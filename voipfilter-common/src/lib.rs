@@ -12,6 +12,7 @@ pub mod app;
 pub mod bytes;
 pub mod classify;
 pub mod detect;
+pub mod flow;
 pub mod maps;
 pub mod packet;
 pub mod reason;

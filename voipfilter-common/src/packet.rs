@@ -56,6 +56,22 @@ pub enum Frag {
     Later = 2,
 }
 
+/// Tunnel the returned headers were found in (the headers are the inner ones).
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Tunnel {
+    #[default]
+    None = 0,
+    /// GTP-U G-PDU (3GPP TS 29.281) on UDP 2152: the user plane of 3G/4G/5G mobile cores.
+    GtpU = 1,
+    /// GRE (RFC 2784/2890) carrying IPv4, IPv6 or Ethernet (transparent bridging).
+    Gre = 2,
+}
+
+/// UDP port of GTP-U.
+pub const GTPU_PORT: u16 = 2152;
+const GRE_P_TEB: u16 = 0x6558;
+
 /// What the parser read. Addresses are 16 bytes; an IPv4 address uses the first 4.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Headers {
@@ -79,6 +95,8 @@ pub struct Headers {
     pub sport: u16,
     pub dport: u16,
     pub tcp_flags: u8,
+    /// Set when these are the inner headers of a tunnelled packet.
+    pub tunnel: Tunnel,
 }
 
 impl Headers {
@@ -104,12 +122,114 @@ impl Headers {
     }
 }
 
-/// Parses a frame that starts with an Ethernet header.
+/// Parses a frame that starts with an Ethernet header, looking through one level of GTP-U or
+/// GRE tunnel: for a tunnelled packet the inner headers are returned (`tunnel` says which
+/// tunnel). If the inner packet cannot be read, the outer headers are returned.
 ///
 /// `Err` means no IP header could be read (the reason says why); `Ok` carries the addresses
 /// and, when `reason` is `Ok`, the ports.
 #[inline(always)]
 pub fn parse<B: Bytes + ?Sized>(p: &B) -> Result<Headers, Reason> {
+    let outer = parse_outer(p)?;
+    let Some((l3_off, ethertype, tunnel)) = decap(p, &outer) else {
+        return Ok(outer);
+    };
+    let mut inner = Headers { vlans: outer.vlans, l3_off, tunnel, ..Headers::default() };
+    let parsed = match ethertype {
+        ETH_P_IPV4 => parse_ipv4(p, &mut inner),
+        ETH_P_IPV6 => parse_ipv6(p, &mut inner),
+        _ => Err(Reason::NotIp),
+    };
+    if parsed.is_err() {
+        return Ok(outer);
+    }
+    // The inner datagram cannot extend past the outer one.
+    inner.end = min(inner.end, outer.end);
+    parse_l4(p, &mut inner);
+    Ok(inner)
+}
+
+/// Where the inner packet of a GTP-U or GRE tunnel starts: (offset, ethertype, tunnel).
+#[inline(always)]
+fn decap<B: Bytes + ?Sized>(p: &B, h: &Headers) -> Option<(usize, u16, Tunnel)> {
+    if h.frag == Frag::Later {
+        return None;
+    }
+    if h.proto == proto::UDP && h.reason == Reason::Ok && (h.dport == GTPU_PORT || h.sport == GTPU_PORT) {
+        return gtpu(p, h.payload_off).map(|(off, et)| (off, et, Tunnel::GtpU));
+    }
+    if h.proto == proto::GRE && h.reason == Reason::OtherL4 {
+        return gre(p, h.l4_off).map(|(off, et)| (off, et, Tunnel::Gre));
+    }
+    None
+}
+
+/// GTPv1-U G-PDU header at `off`: returns the inner packet's offset and ethertype.
+#[inline(always)]
+fn gtpu<B: Bytes + ?Sized>(p: &B, off: usize) -> Option<(usize, u16)> {
+    let [flags, msg_type] = p.array::<2>(off)?;
+    // Version 1, protocol type GTP (not GTP'), message type 255 (G-PDU: user data).
+    if flags >> 5 != 1 || flags & 0x10 == 0 || msg_type != 0xFF {
+        return None;
+    }
+    let mut inner = off + 8;
+    if flags & 0x07 != 0 {
+        // Sequence number, N-PDU number and next-extension-type fields are present.
+        let mut next = p.u8_at(off + 11)?;
+        inner = off + 12;
+        if flags & 0x04 != 0 {
+            // Extension headers: length in 4-byte units, next type in the last byte.
+            let mut i = 0;
+            while i < 4 && next != 0 {
+                let len = (p.u8_at(inner)? as usize) * 4;
+                if len == 0 {
+                    return None;
+                }
+                next = p.u8_at(inner + len - 1)?;
+                inner += len;
+                i += 1;
+            }
+            if next != 0 {
+                return None;
+            }
+        }
+    }
+    let version = p.u8_at(inner)? >> 4;
+    match version {
+        4 => Some((inner, ETH_P_IPV4)),
+        6 => Some((inner, ETH_P_IPV6)),
+        _ => None,
+    }
+}
+
+/// GRE header at `off` (version 0 only): returns the inner packet's offset and ethertype.
+#[inline(always)]
+fn gre<B: Bytes + ?Sized>(p: &B, off: usize) -> Option<(usize, u16)> {
+    let flags = p.be16(off)?;
+    if flags & 0x0007 != 0 {
+        return None; // version 1 is PPTP's enhanced GRE, which carries PPP
+    }
+    let ptype = p.be16(off + 2)?;
+    let mut inner = off + 4;
+    for bit in [0x8000u16, 0x2000, 0x1000] {
+        // checksum(+reserved), key, sequence number
+        if flags & bit != 0 {
+            inner += 4;
+        }
+    }
+    match ptype {
+        ETH_P_IPV4 | ETH_P_IPV6 => Some((inner, ptype)),
+        GRE_P_TEB => {
+            // Transparent Ethernet bridging: an untagged inner Ethernet frame.
+            let et = p.be16(inner + 12)?;
+            matches!(et, ETH_P_IPV4 | ETH_P_IPV6).then_some((inner + ETH_HLEN, et))
+        }
+        _ => None,
+    }
+}
+
+#[inline(always)]
+fn parse_outer<B: Bytes + ?Sized>(p: &B) -> Result<Headers, Reason> {
     let mut h = Headers::default();
     let mut off = ETH_HLEN - 2;
     let mut ethertype = p.be16(off).ok_or(Reason::Truncated)?;
@@ -427,6 +547,60 @@ mod tests {
         arp[13] = 0x06;
         assert_eq!(parse(&arp[..]), Err(Reason::NotIp));
         assert_eq!(parse(&[][..]), Err(Reason::Truncated));
+    }
+
+    fn gtpu_header(ext: bool, inner: &[u8]) -> Vec<u8> {
+        let mut g = if ext {
+            // E flag, one PDU-session-container extension (4 bytes), then no more.
+            vec![0x34, 0xFF, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0x85, 1, 0x10, 0x09, 0]
+        } else {
+            vec![0x30, 0xFF, 0, 0, 0, 0, 0, 1]
+        };
+        let len = (g.len() - 8 + inner.len()) as u16;
+        g[2..4].copy_from_slice(&len.to_be_bytes());
+        g.extend_from_slice(inner);
+        g
+    }
+
+    #[test]
+    fn gtpu_inner_headers() {
+        let inner = Frame::udp4([10, 45, 0, 7], 40000, [192, 0, 2, 9], 5060, b"INVITE sip:a SIP/2.0").build();
+        for ext in [false, true] {
+            let outer = Frame::udp4([172, 16, 0, 1], GTPU_PORT, [172, 16, 0, 2], GTPU_PORT, &gtpu_header(ext, &inner[14..]))
+                .build();
+            let h = parse(&outer[..]).unwrap();
+            assert_eq!(h.tunnel, Tunnel::GtpU);
+            assert_eq!((h.src, h.dst), (v4([10, 45, 0, 7]), v4([192, 0, 2, 9])));
+            assert_eq!((h.sport, h.dport, h.reason), (40000, 5060, Reason::Ok));
+            assert_eq!(&outer[h.payload_off..h.end], b"INVITE sip:a SIP/2.0");
+        }
+        // A GTP-C message (type 1, echo) on 2152 is not decapsulated.
+        let echo = Frame::udp4([172, 16, 0, 1], GTPU_PORT, [172, 16, 0, 2], GTPU_PORT, &[0x32, 1, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0]).build();
+        let h = parse(&echo[..]).unwrap();
+        assert_eq!((h.tunnel, h.dport), (Tunnel::None, GTPU_PORT));
+    }
+
+    #[test]
+    fn gre_inner_headers() {
+        let inner = Frame::udp6([0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 5062, [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2], 5060, b"OPTIONS sip:x SIP/2.0")
+            .build();
+        // GRE with key, carrying IPv6.
+        let mut gre = vec![0x20, 0, 0x86, 0xDD, 0, 0, 0, 42];
+        gre.extend_from_slice(&inner[14..]);
+        let outer = Frame::raw4([198, 51, 100, 1], [198, 51, 100, 2], proto::GRE, &gre).build();
+        let h = parse(&outer[..]).unwrap();
+        assert_eq!((h.tunnel, h.ipv6, h.dport, h.reason), (Tunnel::Gre, true, 5060, Reason::Ok));
+        // Transparent Ethernet bridging.
+        let v4inner = Frame::udp4([10, 0, 0, 1], 1000, [10, 0, 0, 2], 3478, b"x").build();
+        let mut teb = vec![0, 0, 0x65, 0x58];
+        teb.extend_from_slice(&v4inner);
+        let outer = Frame::raw4([198, 51, 100, 1], [198, 51, 100, 2], proto::GRE, &teb).build();
+        let h = parse(&outer[..]).unwrap();
+        assert_eq!((h.tunnel, h.dport, h.src), (Tunnel::Gre, 3478, v4([10, 0, 0, 1])));
+        // A truncated inner packet falls back to the outer headers.
+        let cut = &outer[..outer.len() - v4inner.len() + 20];
+        let h = parse(cut).unwrap();
+        assert_eq!((h.tunnel, h.proto, h.reason), (Tunnel::None, proto::GRE, Reason::OtherL4));
     }
 
     /// Every prefix of a valid frame parses without panicking, to the right reason.

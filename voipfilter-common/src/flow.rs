@@ -1,0 +1,249 @@
+//! Flow-table and cross-flow map layouts: the bidirectional flow key, the per-flow record,
+//! expectation and fragment keys, and the engine's runtime config. Pure data, shared by both
+//! sides (the maps are declared in the eBPF crate; user space reads them for `voipfilter flows`).
+
+use crate::packet::{Headers, proto};
+
+/// A bidirectional 5-tuple: endpoint 0 is the lower (address, port), so both directions of a
+/// flow give the same key. IPv4 addresses use the first 4 bytes. Inner tuple for tunnels.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct FlowKey {
+    pub addr: [[u8; 16]; 2],
+    pub port: [u16; 2],
+    pub proto: u8,
+    pub ipv6: u8,
+    pub _pad: [u8; 2],
+}
+
+const _: () = assert!(core::mem::size_of::<FlowKey>() == 40);
+
+impl FlowKey {
+    /// The key of a packet's flow and the packet's direction (0: from endpoint 0).
+    #[inline(always)]
+    pub fn new(h: &Headers) -> (FlowKey, u8) {
+        let src_first = less(&h.src, h.sport, &h.dst, h.dport);
+        let (a, b, dir) = if src_first { ((h.src, h.sport), (h.dst, h.dport), 0) } else { ((h.dst, h.dport), (h.src, h.sport), 1) };
+        (
+            FlowKey { addr: [a.0, b.0], port: [a.1, b.1], proto: h.proto, ipv6: h.ipv6 as u8, _pad: [0; 2] },
+            dir,
+        )
+    }
+}
+
+/// (addr, port) ordering without slice comparisons (which would become memcmp in BPF).
+#[inline(always)]
+fn less(a: &[u8; 16], ap: u16, b: &[u8; 16], bp: u16) -> bool {
+    let (a0, a1) = halves(a);
+    let (b0, b1) = halves(b);
+    (a0, a1, ap) <= (b0, b1, bp)
+}
+
+#[inline(always)]
+fn halves(a: &[u8; 16]) -> (u64, u64) {
+    let mut x = [0u8; 8];
+    let mut y = [0u8; 8];
+    x.copy_from_slice(&a[..8]);
+    y.copy_from_slice(&a[8..]);
+    (u64::from_be_bytes(x), u64::from_be_bytes(y))
+}
+
+/// Where a flow is in its life.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowState {
+    /// Detectors still look at its packets.
+    Inspecting = 0,
+    /// Classified as `app`: every later packet gets that app's policy without inspection.
+    Decided = 1,
+    /// Inspected long enough without finding a call: passes without inspection.
+    NotCall = 2,
+}
+
+/// Per-direction RTP/RTCP observation used to confirm media over a few packets.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MediaState {
+    pub ssrc: [u32; 2],
+    pub seq: [u16; 2],
+    /// RTP packets seen per direction (saturating).
+    pub rtp: [u8; 2],
+    /// RTCP packets seen per direction (saturating).
+    pub rtcp: [u8; 2],
+    pub pt: [u8; 2],
+    pub _pad: [u8; 2],
+}
+
+const _: () = assert!(core::mem::size_of::<MediaState>() == 20);
+
+/// The value of `FLOWS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flow {
+    /// App id once decided (or while inspecting: the best guess so far, 0 when none).
+    pub app: u16,
+    /// A [`FlowState`].
+    pub state: u8,
+    /// Packets inspected by detectors (saturating).
+    pub inspected: u8,
+    /// Bit set of hints from earlier packets (`HINT_*`).
+    pub hints: u8,
+    /// Index (1-based, saturating) of the packet that decided the flow; 0 if undecided.
+    pub decided_at: u8,
+    pub _pad: [u8; 2],
+    pub media: MediaState,
+    pub _pad2: [u8; 4],
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<Flow>() == 48);
+
+/// The flow carried a STUN message (so DTLS, ChannelData and SRTP may follow: RFC 7983).
+pub const HINT_STUN: u8 = 1;
+/// The flow carried a QUIC long-header packet (Snapchat calls start so).
+pub const HINT_QUIC: u8 = 2;
+
+/// Key of `EXPECT`: an endpoint that signalling (SDP, STUN) or a classified call flow
+/// announced; a new flow touching it inherits the app.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct EndpointKey {
+    pub addr: [u8; 16],
+    pub port: u16,
+    pub proto: u8,
+    pub _pad: u8,
+}
+
+const _: () = assert!(core::mem::size_of::<EndpointKey>() == 20);
+
+impl EndpointKey {
+    #[inline(always)]
+    pub fn new(addr: [u8; 16], port: u16, proto: u8) -> Self {
+        EndpointKey { addr, port, proto, _pad: 0 }
+    }
+}
+
+/// Key of `FRAGS`: later IPv4/IPv6 fragments follow the verdict of their first fragment.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct FragKey {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub id: u32,
+    pub proto: u8,
+    pub _pad: [u8; 3],
+}
+
+const _: () = assert!(core::mem::size_of::<FragKey>() == 40);
+
+impl FragKey {
+    #[inline(always)]
+    pub fn new(h: &Headers) -> Self {
+        FragKey { src: h.src, dst: h.dst, id: h.frag_id, proto: h.proto, _pad: [0; 3] }
+    }
+}
+
+/// A slot of `TCP_CALLS`, a direct-mapped cache of TCP connections classified as calls (so that
+/// TCP, which needs no flow state otherwise, pays one array read instead of a hash lookup).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpSlot {
+    pub key: FlowKey,
+    pub app: u16,
+    pub _pad: [u8; 6],
+}
+
+const _: () = assert!(core::mem::size_of::<TcpSlot>() == 48);
+
+/// Slots in `TCP_CALLS` (a power of two).
+pub const TCP_CALLS_SLOTS: u32 = 65536;
+
+impl FlowKey {
+    /// Slot of this connection in `TCP_CALLS`.
+    #[inline(always)]
+    pub fn tcp_slot(&self) -> u32 {
+        let (a0, a1) = halves(&self.addr[0]);
+        let (b0, b1) = halves(&self.addr[1]);
+        let mut x = a0 ^ a1.rotate_left(17) ^ b0.rotate_left(31) ^ b1.rotate_left(47);
+        x ^= ((self.port[0] as u64) << 16) | self.port[1] as u64;
+        x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        ((x >> 32) as u32) & (TCP_CALLS_SLOTS - 1)
+    }
+}
+
+/// The single record of `CONFIG`, written by user space.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// `CONFIG_*` bits.
+    pub flags: u32,
+    /// Packets of a flow that detectors inspect before the flow is declared not a call.
+    pub inspect_limit: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<Config>() == 8);
+
+/// There are port rules (else their lookups are skipped).
+pub const CONFIG_PORT_RULES: u32 = 1;
+/// There are IPv4 prefix rules.
+pub const CONFIG_PREFIX4_RULES: u32 = 2;
+/// There are IPv6 prefix rules.
+pub const CONFIG_PREFIX6_RULES: u32 = 4;
+
+/// Default packets inspected per flow (nDPI's per-flow budget is 32 DPI packets; VoIP signals
+/// show within the first few).
+pub const DEFAULT_INSPECT_LIMIT: u32 = 12;
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { flags: 0, inspect_limit: DEFAULT_INSPECT_LIMIT }
+    }
+}
+
+/// Whether a UDP packet with these ports can be left out of flow tracking: protocols that are
+/// never calls and never carry them (DNS, DHCP, NTP, NetBIOS, SNMP, mDNS, LLMNR, SSDP).
+#[inline(always)]
+pub fn udp_untracked(sport: u16, dport: u16) -> bool {
+    #[inline(always)]
+    fn infra(p: u16) -> bool {
+        matches!(p, 53 | 67 | 68 | 123 | 137 | 138 | 161 | 162 | 5353 | 5355 | 1900)
+    }
+    infra(sport) || infra(dport)
+}
+
+#[inline(always)]
+pub fn is_tcp_or_udp(p: u8) -> bool {
+    p == proto::TCP || p == proto::UDP
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::user::frame::Frame;
+
+    #[test]
+    fn both_directions_share_a_key() {
+        let a = crate::packet::parse(&Frame::udp4([10, 0, 0, 9], 5000, [10, 0, 0, 1], 6000, b"x").build()[..]).unwrap();
+        let b = crate::packet::parse(&Frame::udp4([10, 0, 0, 1], 6000, [10, 0, 0, 9], 5000, b"x").build()[..]).unwrap();
+        let (ka, da) = FlowKey::new(&a);
+        let (kb, db) = FlowKey::new(&b);
+        assert_eq!(ka, kb);
+        assert_ne!(da, db);
+        assert_eq!(ka.port, [6000, 5000]);
+        assert_eq!(ka.tcp_slot(), kb.tcp_slot());
+        // Same addresses, ports decide the order.
+        let c = crate::packet::parse(&Frame::udp4([10, 0, 0, 1], 7000, [10, 0, 0, 1], 6000, b"x").build()[..]).unwrap();
+        assert_eq!(FlowKey::new(&c).1, 1);
+    }
+
+    #[test]
+    fn tcp_slots_spread() {
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..1000u16 {
+            let h = crate::packet::parse(&Frame::tcp4([10, 0, (i >> 8) as u8, i as u8], 40000 + i, [192, 0, 2, 1], 5060, 2, b"").build()[..]).unwrap();
+            seen.insert(FlowKey::new(&h).0.tcp_slot());
+        }
+        assert!(seen.len() > 980, "{} distinct slots of 1000", seen.len());
+    }
+}
