@@ -42,6 +42,16 @@ pub trait Bytes {
     }
 }
 
+/// Hides an offset from the optimiser. Use it on an offset computed as `x - k` (k constant)
+/// before a packet read: LLVM would otherwise fold `- k` into the packet pointer, and the
+/// verifier rejects reads through a pointer with a negative constant offset even when the
+/// variable part makes up for it. Costs a stack store and load in the kernel, nothing on the
+/// host.
+#[inline(always)]
+pub fn opaque(x: usize) -> usize {
+    core::hint::black_box(x)
+}
+
 impl Bytes for [u8] {
     #[inline(always)]
     fn len(&self) -> usize {

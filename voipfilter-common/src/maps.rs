@@ -4,8 +4,12 @@
 /// Default pin directory of a running instance.
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/voipfilter";
 
-/// Name of the XDP program in the object.
+/// Name of the XDP program in the object (the one attached).
 pub const PROGRAM: &str = "voipfilter";
+/// The programs reached by tail calls through `JUMP`, at these indexes.
+pub const TAIL_PROGRAMS: &[(&str, u32)] = &[("voipfilter_inspect", 0), ("voipfilter_tunnel", 1), ("voipfilter_fast", 2)];
+/// The program array of the tail calls.
+pub const JUMP: &str = "JUMP";
 
 pub const PORT_RULES: &str = "PORT_RULES";
 pub const PREFIX4_RULES: &str = "PREFIX4_RULES";
@@ -13,9 +17,25 @@ pub const PREFIX6_RULES: &str = "PREFIX6_RULES";
 pub const APP_STATS: &str = "APP_STATS";
 pub const REASON_STATS: &str = "REASON_STATS";
 pub const META: &str = "META";
+pub const POLICY: &str = "POLICY";
+pub const CONFIG: &str = "CONFIG";
+pub const FLOWS: &str = "FLOWS";
+pub const EXPECT: &str = "EXPECT";
+pub const FRAGS: &str = "FRAGS";
+pub const TCP_CALLS: &str = "TCP_CALLS";
 
 /// Every map the program declares, in pin order.
-pub const ALL: &[&str] = &[PORT_RULES, PREFIX4_RULES, PREFIX6_RULES, APP_STATS, REASON_STATS, META];
+pub const ALL: &[&str] = &[
+    PORT_RULES, PREFIX4_RULES, PREFIX6_RULES, APP_STATS, REASON_STATS, META, POLICY, CONFIG, FLOWS, EXPECT, FRAGS,
+    TCP_CALLS,
+];
+
+/// Default size of the flow table (`--flows` changes it at load time).
+pub const FLOWS_CAPACITY: u32 = 1 << 20;
+/// Endpoints announced by signalling or by classified call flows.
+pub const EXPECT_CAPACITY: u32 = 65_536;
+/// First fragments whose later fragments are still expected.
+pub const FRAGS_CAPACITY: u32 = 16_384;
 
 /// (protocol, port) pairs: UDP and TCP, every port.
 pub const PORT_RULES_CAPACITY: u32 = 2 * 65536;
@@ -23,7 +43,7 @@ pub const PREFIX4_RULES_CAPACITY: u32 = 262_144;
 pub const PREFIX6_RULES_CAPACITY: u32 = 131_072;
 
 /// Bumped whenever a key or value layout changes; a CLI refuses maps of another layout.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// "VOIP" in ASCII.
 pub const META_MAGIC: u32 = 0x564F_4950;
 /// Interfaces one instance records in its metadata.

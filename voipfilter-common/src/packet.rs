@@ -73,6 +73,8 @@ pub const GTPU_PORT: u16 = 2152;
 const GRE_P_TEB: u16 = 0x6558;
 
 /// What the parser read. Addresses are 16 bytes; an IPv4 address uses the first 4.
+/// `repr(C)`: the XDP program hands it from one program to the next in a per-CPU map slot.
+#[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Headers {
     /// `Reason::Ok` when the L4 ports were read; otherwise why not.
@@ -100,6 +102,27 @@ pub struct Headers {
 }
 
 impl Headers {
+    /// Back to `Headers::default()`, except `vlans`, field by field (a struct assignment of
+    /// this size becomes a memset call in BPF).
+    #[inline(always)]
+    fn reset(&mut self) {
+        self.reason = Reason::Ok;
+        self.ipv6 = false;
+        self.proto = 0;
+        self.frag = Frag::None;
+        self.frag_id = 0;
+        self.l3_off = 0;
+        self.l4_off = 0;
+        self.payload_off = 0;
+        self.end = 0;
+        self.src = [0; 16];
+        self.dst = [0; 16];
+        self.sport = 0;
+        self.dport = 0;
+        self.tcp_flags = 0;
+        self.tunnel = Tunnel::None;
+    }
+
     #[inline(always)]
     pub fn has_ports(&self) -> bool {
         matches!(self.reason, Reason::Ok)
@@ -124,34 +147,59 @@ impl Headers {
 
 /// Parses a frame that starts with an Ethernet header, looking through one level of GTP-U or
 /// GRE tunnel: for a tunnelled packet the inner headers are returned (`tunnel` says which
-/// tunnel). If the inner packet cannot be read, the outer headers are returned.
+/// tunnel). If the inner packet cannot be read, the result is `Err(Truncated)` (or the reason
+/// the inner header is bad).
 ///
 /// `Err` means no IP header could be read (the reason says why); `Ok` carries the addresses
 /// and, when `reason` is `Ok`, the ports.
 #[inline(always)]
 pub fn parse<B: Bytes + ?Sized>(p: &B) -> Result<Headers, Reason> {
-    let outer = parse_outer(p)?;
-    let Some((l3_off, ethertype, tunnel)) = decap(p, &outer) else {
-        return Ok(outer);
+    let mut h = Headers::default();
+    parse_into(p, &mut h, true).map(|_| h)
+}
+
+/// [`parse`] into a caller's `Headers`. With `decap` false, tunnels are not looked into: the
+/// result is the outer headers and `Ok(true)` says that the packet is a GTP-U or GRE tunnel
+/// packet (the XDP program continues such packets in a separate program, so that each
+/// program stays within the verifier's budget). On `Err`, `h` holds partial results.
+#[inline(always)]
+pub fn parse_into<B: Bytes + ?Sized>(p: &B, h: &mut Headers, decap: bool) -> Result<bool, Reason> {
+    parse_outer(p, h)?;
+    if !decap {
+        return Ok(is_tunnel(h));
+    }
+    let Some((l3_off, ethertype, tunnel)) = decap_at(p, h) else {
+        return Ok(false);
     };
-    let mut inner = Headers { vlans: outer.vlans, l3_off, tunnel, ..Headers::default() };
-    let parsed = match ethertype {
-        ETH_P_IPV4 => parse_ipv4(p, &mut inner),
-        ETH_P_IPV6 => parse_ipv6(p, &mut inner),
-        _ => Err(Reason::NotIp),
-    };
-    if parsed.is_err() {
-        return Ok(outer);
+    // Parse the inner packet over the outer headers. If it cannot be read, the packet is
+    // reported as truncated (a tunnel whose payload is cut or not IP): rules on addresses do
+    // not apply to it, and it passes.
+    let outer_end = h.end;
+    h.reset();
+    h.l3_off = l3_off;
+    h.tunnel = tunnel;
+    match ethertype {
+        ETH_P_IPV4 => parse_ipv4(p, h)?,
+        ETH_P_IPV6 => parse_ipv6(p, h)?,
+        _ => return Err(Reason::NotIp),
     }
     // The inner datagram cannot extend past the outer one.
-    inner.end = min(inner.end, outer.end);
-    parse_l4(p, &mut inner);
-    Ok(inner)
+    h.end = min(h.end, outer_end);
+    parse_l4(p, h);
+    Ok(false)
+}
+
+/// Whether outer headers are those of a GTP-U or GRE packet (before looking inside).
+#[inline(always)]
+pub fn is_tunnel(h: &Headers) -> bool {
+    h.frag != Frag::Later
+        && ((h.proto == proto::UDP && h.reason == Reason::Ok && (h.dport == GTPU_PORT || h.sport == GTPU_PORT))
+            || (h.proto == proto::GRE && h.reason == Reason::OtherL4))
 }
 
 /// Where the inner packet of a GTP-U or GRE tunnel starts: (offset, ethertype, tunnel).
 #[inline(always)]
-fn decap<B: Bytes + ?Sized>(p: &B, h: &Headers) -> Option<(usize, u16, Tunnel)> {
+fn decap_at<B: Bytes + ?Sized>(p: &B, h: &Headers) -> Option<(usize, u16, Tunnel)> {
     if h.frag == Frag::Later {
         return None;
     }
@@ -185,7 +233,9 @@ fn gtpu<B: Bytes + ?Sized>(p: &B, off: usize) -> Option<(usize, u16)> {
                 if len == 0 {
                     return None;
                 }
-                next = p.u8_at(inner + len - 1)?;
+                // `opaque`: keep LLVM from folding the `- 1` into the packet pointer, which
+                // the verifier cannot follow (a negative constant offset).
+                next = p.u8_at(crate::bytes::opaque(inner + len - 1))?;
                 inner += len;
                 i += 1;
             }
@@ -229,8 +279,8 @@ fn gre<B: Bytes + ?Sized>(p: &B, off: usize) -> Option<(usize, u16)> {
 }
 
 #[inline(always)]
-fn parse_outer<B: Bytes + ?Sized>(p: &B) -> Result<Headers, Reason> {
-    let mut h = Headers::default();
+fn parse_outer<B: Bytes + ?Sized>(p: &B, h: &mut Headers) -> Result<(), Reason> {
+    h.reset();
     let mut off = ETH_HLEN - 2;
     let mut ethertype = p.be16(off).ok_or(Reason::Truncated)?;
     let mut tags = 0;
@@ -248,12 +298,12 @@ fn parse_outer<B: Bytes + ?Sized>(p: &B) -> Result<Headers, Reason> {
     h.vlans = tags as u8;
     h.l3_off = off + 2;
     match ethertype {
-        ETH_P_IPV4 => parse_ipv4(p, &mut h)?,
-        ETH_P_IPV6 => parse_ipv6(p, &mut h)?,
+        ETH_P_IPV4 => parse_ipv4(p, h)?,
+        ETH_P_IPV6 => parse_ipv6(p, h)?,
         _ => return Err(Reason::NotIp),
     }
-    parse_l4(p, &mut h);
-    Ok(h)
+    parse_l4(p, h);
+    Ok(())
 }
 
 #[inline(always)]
@@ -597,10 +647,9 @@ mod tests {
         let outer = Frame::raw4([198, 51, 100, 1], [198, 51, 100, 2], proto::GRE, &teb).build();
         let h = parse(&outer[..]).unwrap();
         assert_eq!((h.tunnel, h.dport, h.src), (Tunnel::Gre, 3478, v4([10, 0, 0, 1])));
-        // A truncated inner packet falls back to the outer headers.
+        // A truncated inner packet is a truncated packet.
         let cut = &outer[..outer.len() - v4inner.len() + 20];
-        let h = parse(cut).unwrap();
-        assert_eq!((h.tunnel, h.proto, h.reason), (Tunnel::None, proto::GRE, Reason::OtherL4));
+        assert_eq!(parse(cut), Err(Reason::Truncated));
     }
 
     /// Every prefix of a valid frame parses without panicking, to the right reason.

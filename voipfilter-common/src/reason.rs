@@ -22,10 +22,13 @@ pub enum Reason {
     LaterFragment = 6,
     /// Neither UDP nor TCP (ICMP, ESP, SCTP, ...): no ports.
     OtherL4 = 7,
+    /// The packet needed inspection but the inspection program could not be reached (tail
+    /// call failed): passed uninspected. Should stay 0; anything else is a bug to report.
+    InspectFailed = 8,
 }
 
 /// Slots in the reason counter array.
-pub const NUM_REASONS: u32 = 8;
+pub const NUM_REASONS: u32 = 9;
 
 impl Reason {
     pub const ALL: [Reason; NUM_REASONS as usize] = [
@@ -37,6 +40,7 @@ impl Reason {
         Reason::Ipv6ExtChain,
         Reason::LaterFragment,
         Reason::OtherL4,
+        Reason::InspectFailed,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -49,6 +53,7 @@ impl Reason {
             Reason::Ipv6ExtChain => "ipv6-ext-chain",
             Reason::LaterFragment => "later-fragment",
             Reason::OtherL4 => "other-l4",
+            Reason::InspectFailed => "inspect-failed",
         }
     }
 }

@@ -5,3 +5,4 @@ pub mod frame;
 #[cfg(feature = "user")]
 mod pod;
 pub mod rules;
+pub mod tables;

@@ -1,5 +1,12 @@
-//! The voipfilter XDP program: parse, look up, decide, count. The logic lives in
-//! `voipfilter_common::classify`; this crate only binds it to the packet and the maps.
+//! The voipfilter XDP programs: parse, look up, decide, count. The logic lives in
+//! `voipfilter_common::engine`; this crate only binds it to the packet and the maps.
+//!
+//! Four programs, chained by tail calls so that each has its own 512-byte stack and verifier
+//! budget: `voipfilter` (attached) parses the outer headers and runs the engine's fast path
+//! (parse errors, user rules, established flows); GTP-U and GRE packets continue in
+//! `voipfilter_tunnel` (inner headers) and `voipfilter_fast` (the fast path on them); packets
+//! that need the detectors continue in `voipfilter_inspect`. Parsed headers go from one
+//! program to the next in a per-CPU slot.
 #![no_std]
 #![no_main]
 
@@ -8,24 +15,101 @@ mod pkt;
 
 use aya_ebpf::{bindings::xdp_action, helpers::bpf_xdp_adjust_meta, macros::xdp, programs::XdpContext};
 use voipfilter_common::{
-    Action,
-    classify::{Verdict, VerdictRecord, classify},
+    Action, App, Reason,
+    classify::{Verdict, VerdictRecord},
+    engine::{self, Fast},
+    packet::{self, Headers},
 };
 
-/// Load-time switch (see `VerdictRecord`): 1 makes the program prepend its verdict to the frame
-/// as XDP metadata, for replay and tests. 0 on live interfaces: the verifier prunes the branch.
+/// Load-time switch (see `VerdictRecord`): 1 makes the programs prepend their verdict to the
+/// frame as XDP metadata, for replay and tests. 0 on live interfaces: the verifier prunes it.
 #[unsafe(no_mangle)]
 static REPORT_VERDICT: u8 = 0;
 
+/// The attached program: parse (outer headers), then the fast path.
 #[xdp]
 pub fn voipfilter(ctx: XdpContext) -> u32 {
     let pkt = pkt::Packet::new(&ctx);
-    let verdict = classify(&pkt, &maps::Rules);
-    // The single exit: every packet is counted under its (app, action).
-    maps::count(&verdict, pkt.frame_len());
+    // Parsed on the stack (the verifier keeps the bounds of stack values, not of map memory).
+    let mut h = Headers::default();
+    let verdict = match packet::parse_into(&pkt, &mut h, false) {
+        Err(reason) => Verdict { app: App::Unknown as u16, action: Action::Pass, reason },
+        Ok(true) => {
+            maps::jump(&ctx, maps::Jump::Tunnel);
+            failed()
+        }
+        Ok(false) => match engine::fast(&pkt, &maps::Maps, &h) {
+            Fast::Done(v) => v,
+            Fast::Inspect => {
+                maps::hand_over(&h);
+                maps::jump(&ctx, maps::Jump::Inspect);
+                failed()
+            }
+        },
+    };
+    finish(&ctx, &verdict, pkt.frame_len())
+}
+
+/// GTP-U and GRE packets: parse the inner packet, then the fast path on it.
+#[xdp]
+pub fn voipfilter_tunnel(ctx: XdpContext) -> u32 {
+    let pkt = pkt::Packet::new(&ctx);
+    let mut h = Headers::default();
+    let verdict = match packet::parse_into(&pkt, &mut h, true) {
+        Err(reason) => Verdict { app: App::Unknown as u16, action: Action::Pass, reason },
+        Ok(_) => {
+            maps::hand_over(&h);
+            maps::jump(&ctx, maps::Jump::Fast);
+            failed()
+        }
+    };
+    finish(&ctx, &verdict, pkt.frame_len())
+}
+
+/// The fast path on headers handed over (tunnelled packets).
+#[xdp]
+pub fn voipfilter_fast(ctx: XdpContext) -> u32 {
+    let pkt = pkt::Packet::new(&ctx);
+    let verdict = match maps::handed_over() {
+        None => failed(),
+        Some(h) => match engine::fast(&pkt, &maps::Maps, &h) {
+            Fast::Done(v) => v,
+            Fast::Inspect => {
+                // The headers are already in the hand-over slot.
+                maps::jump(&ctx, maps::Jump::Inspect);
+                failed()
+            }
+        },
+    };
+    finish(&ctx, &verdict, pkt.frame_len())
+}
+
+/// The detectors, on headers handed over.
+#[xdp]
+pub fn voipfilter_inspect(ctx: XdpContext) -> u32 {
+    let pkt = pkt::Packet::new(&ctx);
+    let verdict = match maps::handed_over() {
+        Some(h) => engine::inspect_parsed(&pkt, &h, &maps::Maps),
+        None => failed(),
+    };
+    finish(&ctx, &verdict, pkt.frame_len())
+}
+
+/// The verdict when a tail call failed (only if user space did not fill the program array):
+/// fail open, and say so in the counters.
+#[inline(always)]
+fn failed() -> Verdict {
+    Verdict { app: App::Unknown as u16, action: Action::Pass, reason: Reason::InspectFailed }
+}
+
+/// The single exit of every program: count the packet under its (app, action), report the
+/// verdict if asked to, and turn the action into an XDP action.
+#[inline(always)]
+fn finish(ctx: &XdpContext, verdict: &Verdict, len: u64) -> u32 {
+    maps::count(verdict, len);
     // SAFETY: a plain read of a load-time constant.
     if unsafe { core::ptr::read_volatile(&REPORT_VERDICT) } != 0 {
-        report(&ctx, &verdict);
+        report(ctx, verdict);
     }
     match verdict.action {
         Action::Drop => xdp_action::XDP_DROP,

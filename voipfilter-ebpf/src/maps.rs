@@ -1,13 +1,22 @@
-//! Every map of the program. Names and capacities come from `voipfilter_common::maps`.
+//! Every map of the program, and the [`Tables`] view of them that the engine uses. Names and
+//! capacities come from `voipfilter_common::maps`.
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LpmTrie, PerCpuArray, lpm_trie::Key},
+    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, ProgramArray, lpm_trie::Key},
+    programs::XdpContext,
 };
 use voipfilter_common::{
-    Reason,
+    Action, Reason,
+    app::MAX_APPS,
     classify::Verdict,
-    maps::{Meta, PORT_RULES_CAPACITY, PREFIX4_RULES_CAPACITY, PREFIX6_RULES_CAPACITY},
+    engine::Tables,
+    flow::{Config, EndpointKey, Flow, FlowKey, FragKey, TCP_CALLS_SLOTS, TcpSlot},
+    packet::Headers,
+    maps::{
+        EXPECT_CAPACITY, FLOWS_CAPACITY, FRAGS_CAPACITY, Meta, PORT_RULES_CAPACITY, PREFIX4_RULES_CAPACITY,
+        PREFIX6_RULES_CAPACITY,
+    },
     reason::NUM_REASONS,
     rules::{PortKey, Rule, RuleLookup},
     stats::{APP_STATS_LEN, Counter, app_stat_index},
@@ -32,14 +41,114 @@ static REASON_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(NUM_REASON
 #[map]
 static META: Array<Meta> = Array::with_max_entries(1, 0);
 
-/// The rule maps as a [`RuleLookup`].
-pub struct Rules;
+/// Action per app id (an `Action` as u8), written by user space.
+#[map]
+static POLICY: Array<u8> = Array::with_max_entries(MAX_APPS, 0);
 
-impl RuleLookup for Rules {
+#[map]
+static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
+
+#[map]
+static FLOWS: LruHashMap<FlowKey, Flow> = LruHashMap::with_max_entries(FLOWS_CAPACITY, 0);
+
+#[map]
+static EXPECT: LruHashMap<EndpointKey, u16> = LruHashMap::with_max_entries(EXPECT_CAPACITY, 0);
+
+#[map]
+static FRAGS: LruHashMap<FragKey, u16> = LruHashMap::with_max_entries(FRAGS_CAPACITY, 0);
+
+#[map]
+static TCP_CALLS: Array<TcpSlot> = Array::with_max_entries(TCP_CALLS_SLOTS, 0);
+
+/// A per-CPU scratch slot where expectation keys are built (the 512-byte BPF stack is the
+/// scarce resource of the inspection program).
+#[map]
+static SCRATCH_ENDPOINT: PerCpuArray<EndpointKey> = PerCpuArray::with_max_entries(1, 0);
+
+#[inline(always)]
+fn endpoint_key(addr: &[u8; 16], port: u16, proto: u8) -> Option<&'static EndpointKey> {
+    let k = SCRATCH_ENDPOINT.get_ptr_mut(0)?;
+    // SAFETY: this CPU's slot; XDP programs do not nest on a CPU.
+    unsafe {
+        (*k).addr = *addr;
+        (*k).port = port;
+        (*k).proto = proto;
+        (*k)._pad = 0;
+        Some(&*k)
+    }
+}
+
+/// The programs reached by tail calls, indexed by [`Jump`] (set by user space after loading).
+#[map]
+static JUMP: ProgramArray = ProgramArray::with_max_entries(4, 0);
+
+/// The parsed headers handed from the fast path to the inspection program (per CPU: a tail
+/// call runs on the CPU that made it, before any other packet).
+#[map]
+static HANDOVER: PerCpuArray<Headers> = PerCpuArray::with_max_entries(1, 0);
+
+/// Indexes of the programs in `JUMP` (user space fills it after loading).
+#[repr(u32)]
+pub enum Jump {
+    Inspect = 0,
+    Tunnel = 1,
+    Fast = 2,
+}
+
+/// Continues in another program; returns only if the tail call fails.
+#[inline(always)]
+pub fn jump(ctx: &XdpContext, to: Jump) {
+    // SAFETY: a tail call does not return on success; on failure execution continues here.
+    unsafe { JUMP.tail_call(ctx, to as u32) };
+}
+
+/// Copies parsed headers into this CPU's hand-over slot (XDP programs do not nest on a CPU,
+/// and the tail-called program runs before the next packet).
+#[inline(always)]
+pub fn hand_over(h: &Headers) {
+    if let Some(slot) = HANDOVER.get_ptr_mut(0) {
+        // SAFETY: this CPU's slot.
+        unsafe { copy_headers(h, slot) };
+    }
+}
+
+/// A stack copy of the headers handed over. (Used from the stack: the verifier knows nothing
+/// of values read from map memory, and the engine checks the offsets of this copy against
+/// constants before any packet access.)
+#[inline(always)]
+pub fn handed_over() -> Option<Headers> {
+    let slot = HANDOVER.get_ptr(0)?;
+    let mut h = Headers::default();
+    // SAFETY: this CPU's slot, written by the previous program of this packet.
+    unsafe { copy_headers(slot, &mut h) };
+    Some(h)
+}
+
+/// Copies word by word: `Headers` is repr(C), a whole number of u64 words, and a struct
+/// assignment of this size would become a memcpy call.
+///
+/// # Safety
+/// Both pointers valid for `size_of::<Headers>()` bytes and 8-byte aligned.
+#[inline(always)]
+unsafe fn copy_headers(src: *const Headers, dst: *mut Headers) {
+    let (src, dst) = (src.cast::<u64>(), dst.cast::<u64>());
+    let mut i = 0;
+    while i < core::mem::size_of::<Headers>() / 8 {
+        // SAFETY: within both objects (caller's contract).
+        unsafe { *dst.add(i) = *src.add(i) };
+        i += 1;
+    }
+}
+
+const _: () = assert!(core::mem::size_of::<Headers>() % 8 == 0);
+
+/// The maps as the engine's [`Tables`].
+pub struct Maps;
+
+impl RuleLookup for Maps {
     #[inline(always)]
     fn port(&self, key: PortKey) -> Option<Rule> {
-        // SAFETY: the value is copied out at once; user space may update it concurrently, which
-        // can only give the old or the new rule.
+        // SAFETY: the value is copied out at once; a concurrent update gives the old or new rule.
         unsafe { PORT_RULES.get(&key).copied() }
     }
 
@@ -51,6 +160,77 @@ impl RuleLookup for Rules {
     #[inline(always)]
     fn prefix6(&self, addr: [u8; 16]) -> Option<Rule> {
         PREFIX6_RULES.get(&Key::new(128, addr)).copied()
+    }
+}
+
+impl Tables for Maps {
+    #[inline(always)]
+    fn config(&self) -> Config {
+        CONFIG.get(0).copied().unwrap_or_default()
+    }
+
+    #[inline(always)]
+    fn policy(&self, app: u16) -> Action {
+        match POLICY.get(app as u32) {
+            Some(a) => Action::from_u8(*a).unwrap_or(Action::Pass),
+            None => Action::Pass,
+        }
+    }
+
+    #[inline(always)]
+    fn flow_update<R, F: FnOnce(&mut Flow) -> R>(&self, key: &FlowKey, f: F) -> Option<R> {
+        let ptr = FLOWS.get_ptr_mut(key)?;
+        // SAFETY: a valid map value; another CPU may update the same flow concurrently, which
+        // at worst loses a counter increment or a detector step (never memory safety).
+        Some(f(unsafe { &mut *ptr }))
+    }
+
+    #[inline(always)]
+    fn flow_insert(&self, key: &FlowKey, flow: &Flow) {
+        let _ = FLOWS.insert(key, flow, 0);
+    }
+
+    #[inline(always)]
+    fn expect_get(&self, addr: &[u8; 16], port: u16, proto: u8) -> Option<u16> {
+        let key = endpoint_key(addr, port, proto)?;
+        // SAFETY: copied out at once.
+        unsafe { EXPECT.get(key).copied() }
+    }
+
+    #[inline(always)]
+    fn expect_insert(&self, addr: &[u8; 16], port: u16, proto: u8, app: u16) {
+        if let Some(key) = endpoint_key(addr, port, proto) {
+            let _ = EXPECT.insert(key, &app, 0);
+        }
+    }
+
+    #[inline(always)]
+    fn frag_get(&self, key: &FragKey) -> Option<u16> {
+        // SAFETY: copied out at once.
+        unsafe { FRAGS.get(key).copied() }
+    }
+
+    #[inline(always)]
+    fn frag_insert(&self, key: &FragKey, app: u16) {
+        let _ = FRAGS.insert(key, &app, 0);
+    }
+
+    #[inline(always)]
+    fn tcp_get(&self, key: &FlowKey) -> Option<u16> {
+        let slot = TCP_CALLS.get(key.tcp_slot())?;
+        (slot.app != 0 && slot.key == *key).then_some(slot.app)
+    }
+
+    #[inline(always)]
+    fn tcp_insert(&self, key: &FlowKey, app: u16) {
+        if let Some(slot) = TCP_CALLS.get_ptr_mut(key.tcp_slot()) {
+            // SAFETY: a valid array slot; a torn concurrent write fails the key comparison and
+            // the connection passes (fail open). Fields are written in place (no stack copy).
+            unsafe {
+                (*slot).key = *key;
+                (*slot).app = app;
+            }
+        }
     }
 }
 

@@ -29,17 +29,17 @@ impl Bytes for Packet {
 
     #[inline(always)]
     fn load<T: Copy>(&self, off: usize) -> Option<T> {
+        let p = self.start + off;
         // Pointer comparison against data_end: the form the verifier follows (blixt's ptr_at).
-        let last = self.start + off + core::mem::size_of::<T>();
-        // For one-byte reads LLVM rewrites `p + 1 > end` into `p >= end`, from which the
+        // For one-byte reads LLVM would rewrite `p + 1 > end` into `p >= end`, from which the
         // verifier learns no range when `p` has a variable offset ("offset is outside of the
-        // packet"). Hiding `p + 1` from the optimiser keeps the comparison in the form the
-        // verifier follows. Wider reads keep a constant part in the pointer and need no help.
-        let last = if core::mem::size_of::<T>() == 1 { core::hint::black_box(last) } else { last };
-        if last > self.end {
+        // packet"). Hiding the constant 1 from the optimiser keeps `p + 1 > end`; the verifier
+        // still sees the 1 (it tracks constants through the stack).
+        let size = if core::mem::size_of::<T>() == 1 { core::hint::black_box(1) } else { core::mem::size_of::<T>() };
+        if p + size > self.end {
             return None;
         }
         // SAFETY: bounds checked above; T is an integer or byte array; the read is unaligned.
-        Some(unsafe { core::ptr::read_unaligned((last - core::mem::size_of::<T>()) as *const T) })
+        Some(unsafe { core::ptr::read_unaligned(p as *const T) })
     }
 }

@@ -38,10 +38,10 @@ pub struct Cli {
 pub enum Command {
     /// Load the XDP program, attach it to interfaces and filter until SIGINT/SIGTERM.
     ///
-    /// Without --config, installs the built-in rules: drop SIP (UDP+TCP 5060/5061), IAX2 (UDP 4569),
-    /// H.323 (UDP 1719, TCP 1720), SCCP (TCP 2000) and STUN/TURN (UDP+TCP 3478).
-    /// WARNING: dropping traffic on a remote machine's interface can lock you out; the default
-    /// rules only touch VoIP ports.
+    /// Without --config, the default policy drops every call the detectors recognise (SIP, RTP,
+    /// STUN/TURN, IAX2, H.323, MGCP, Megaco, SCCP and the call apps) and passes everything else.
+    /// WARNING: rules you add can drop any traffic; on a remote machine a prefix or port rule
+    /// with `drop` can lock you out.
     Run(RunArgs),
     /// Show the counters of a running instance: totals per action, per app, parse exceptions.
     Stats(StatsArgs),
@@ -49,6 +49,20 @@ pub enum Command {
     Rules {
         #[command(subcommand)]
         command: RulesCommand,
+    },
+    /// Show or change what happens to each app's traffic (drop, monitor or pass).
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// List the flow table of a running instance: each tracked flow with its app and state.
+    Flows {
+        /// JSON output (one array).
+        #[arg(long)]
+        json: bool,
+        /// Show at most N flows.
+        #[arg(short = 'n', long, default_value_t = 100)]
+        limit: usize,
     },
     /// List the app names that rules and counters use.
     Apps {
@@ -66,8 +80,8 @@ pub struct RunArgs {
     /// XDP attach mode: auto tries native (driver) XDP and falls back to skb with a warning.
     #[arg(short, long, value_enum, default_value_t = Mode::Auto)]
     pub mode: Mode,
-    /// TOML file with rules (see README: Configuration); replaces the built-in defaults where it
-    /// overlaps them, and `defaults = false` drops them.
+    /// TOML file with the policy, port and prefix rules and engine settings (see README:
+    /// Configuration). Without it: block every call, no port or prefix rules.
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -99,6 +113,24 @@ pub enum RulesCommand {
     Del {
         #[command(subcommand)]
         rule: RuleTarget,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Show the action of every app.
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set the action of an app, a class (signalling, media, nat-traversal, call-app, custom) or
+    /// `all`. Takes effect on the next packet, also for flows already classified.
+    Set {
+        /// App name (`voipfilter apps`), class name, or `all`.
+        target: String,
+        /// drop, monitor or pass.
+        action: String,
     },
 }
 
@@ -156,6 +188,8 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Stats(a) => stats(&dir, &a).await,
         Command::Rules { command } => rules(&dir, command),
+        Command::Policy { command } => policy(&dir, command),
+        Command::Flows { json, limit } => flows(&dir, json, limit),
         Command::Apps { json } => {
             apps(json);
             Ok(())
@@ -240,6 +274,7 @@ fn rules(dir: &std::path::Path, cmd: RulesCommand) -> anyhow::Result<()> {
                     action: rulespec::parse_action(&opts.action)?,
                 };
                 let n = maps.add_port_rule(&r)?;
+                maps.sync_config()?;
                 println!("added {n} port rule(s): {:?} {} -> {} {}", proto, r.ports, r.app.name(), r.action.name());
             }
             RuleArg::Prefix { cidr, opts } => {
@@ -249,6 +284,7 @@ fn rules(dir: &std::path::Path, cmd: RulesCommand) -> anyhow::Result<()> {
                     action: rulespec::parse_action(&opts.action)?,
                 };
                 maps.add_prefix_rule(&r)?;
+                maps.sync_config()?;
                 println!("added prefix rule: {} -> {} {}", r.prefix, r.app.name(), r.action.name());
             }
         },
@@ -256,6 +292,7 @@ fn rules(dir: &std::path::Path, cmd: RulesCommand) -> anyhow::Result<()> {
             RuleTarget::Port { ports, proto } => {
                 let r = PortRule { proto, ports: ports.parse()?, app: App::Custom, action: Action::Pass };
                 let n = maps.del_port_rule(&r)?;
+                maps.sync_config()?;
                 if n == 0 {
                     anyhow::bail!("no port rule on {proto:?} {}", r.ports);
                 }
@@ -263,7 +300,9 @@ fn rules(dir: &std::path::Path, cmd: RulesCommand) -> anyhow::Result<()> {
             }
             RuleTarget::Prefix { cidr } => {
                 let p: Prefix = cidr.parse()?;
-                if !maps.del_prefix_rule(&p)? {
+                let existed = maps.del_prefix_rule(&p)?;
+                maps.sync_config()?;
+                if !existed {
                     anyhow::bail!("no prefix rule on {p}");
                 }
                 println!("deleted prefix rule {p}");
@@ -286,4 +325,78 @@ fn apps(json: bool) {
     for a in App::ALL {
         println!("  {:<4}{:<14}{:<15}{}", *a as u16, a.name(), a.class().name(), a.description());
     }
+}
+
+fn policy(dir: &std::path::Path, cmd: PolicyCommand) -> anyhow::Result<()> {
+    let mut maps = open(dir)?;
+    match cmd {
+        PolicyCommand::List { json } => {
+            let p = maps.policy()?;
+            if json {
+                let v: Vec<_> = p
+                    .iter()
+                    .map(|(app, a)| json!({"app": app.name(), "class": app.class().name(), "action": a.name()}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("  {:<14}{:<15}{}", "app", "class", "action");
+                for (app, a) in p {
+                    println!("  {:<14}{:<15}{}", app.name(), app.class().name(), a.name());
+                }
+            }
+        }
+        PolicyCommand::Set { target, action } => {
+            let t = crate::policy::Target::parse(&target)?;
+            let a = rulespec::parse_action(&action)?;
+            let mut p = crate::policy::Policy::default();
+            for (app, act) in maps.policy()? {
+                p.set(crate::policy::Target::App(app), act);
+            }
+            p.set(t, a);
+            maps.set_policy(&p)?;
+            println!("policy: {t} -> {}", a.name());
+        }
+    }
+    Ok(())
+}
+
+fn flows(dir: &std::path::Path, json: bool, limit: usize) -> anyhow::Result<()> {
+    use voipfilter_common::flow::FlowState;
+    let maps = open(dir)?;
+    let flows = maps.flows(limit)?;
+    let ep = |k: &voipfilter_common::flow::FlowKey, i: usize| -> String {
+        if k.ipv6 != 0 {
+            format!("[{}]:{}", std::net::Ipv6Addr::from(k.addr[i]), k.port[i])
+        } else {
+            let a = k.addr[i];
+            format!("{}:{}", std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]), k.port[i])
+        }
+    };
+    let state = |s: u8| match s {
+        x if x == FlowState::Decided as u8 => "decided",
+        x if x == FlowState::NotCall as u8 => "not-call",
+        _ => "inspecting",
+    };
+    let app = |id: u16| App::from_u16(id).map_or("?", App::name);
+    if json {
+        let v: Vec<_> = flows
+            .iter()
+            .map(|(k, f)| {
+                json!({"proto": proto_name(k.proto), "a": ep(k, 0), "b": ep(k, 1), "app": app(f.app),
+                       "state": state(f.state), "packets": f.packets, "bytes": f.bytes, "inspected": f.inspected,
+                       "decided_at": f.decided_at})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!("  {:<6}{:<46}{:<46}{:<12}{:<11}{:>10}{:>12}", "proto", "endpoint a", "endpoint b", "app", "state", "packets", "bytes");
+    for (k, f) in &flows {
+        println!(
+            "  {:<6}{:<46}{:<46}{:<12}{:<11}{:>10}{:>12}",
+            proto_name(k.proto), ep(k, 0), ep(k, 1), app(f.app), state(f.state), f.packets, crate::fmt::bytes(f.bytes)
+        );
+    }
+    println!("{} flow(s) shown (UDP flows; TCP calls are tracked in TCP_CALLS)", flows.len());
+    Ok(())
 }

@@ -1,8 +1,21 @@
 //! The daemon's config file (TOML). Every error names the file and line.
 //!
 //! ```toml
-//! # Install the built-in rules (SIP, IAX2, H.323, SCCP, STUN ports: drop). Default: true.
-//! defaults = true
+//! # What to do per app or class (see `voipfilter apps`). Default: every call app and class
+//! # drops; an app setting wins over its class, `all` applies first.
+//! [policy]
+//! media = "monitor"
+//! sip = "pass"
+//!
+//! # Flow-table size (entries, LRU) and packets inspected per flow before it is declared
+//! # not a call. Defaults: 1048576 and 12.
+//! flows = 1048576
+//! inspect_limit = 12
+//!
+//! # Also install the classic port rules (SIP 5060/5061, IAX2 4569, H.323 1719/1720, SCCP 2000,
+//! # STUN 3478: drop) on top of the detectors. Default: false (the detectors find these
+//! # protocols on any port, and port rules would also drop non-VoIP traffic on those ports).
+//! port_defaults = false
 //!
 //! [[port]]
 //! port = "50000-50059"   # or a number
@@ -16,21 +29,50 @@
 //! action = "monitor"
 //! ```
 //!
-//! A rule in the file for a port or prefix that a default rule also covers replaces the default.
+//! Port and prefix rules take precedence over the detectors (they are explicit). A `[[port]]`
+//! rule on a port that `port_defaults` also covers replaces the default one.
 
-use std::{ops::Range, path::Path};
+use std::{collections::BTreeMap, ops::Range, path::Path};
 
 use anyhow::anyhow;
 use serde::Deserialize;
 use toml::Spanned;
-use voipfilter_common::{Action, App};
+use voipfilter_common::{
+    Action, App,
+    flow::DEFAULT_INSPECT_LIMIT,
+    maps::FLOWS_CAPACITY,
+};
 
-use crate::rulespec::{self, PortRule, Prefix, PrefixRule, Proto, RuleList};
+use crate::{
+    policy::{Policy, Target},
+    rulespec::{self, PortRule, Prefix, PrefixRule, Proto, RuleList},
+};
+
+/// Everything a daemon (or a replay) runs with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub rules: RuleList,
+    pub policy: Policy,
+    /// Flow-table entries.
+    pub flows: u32,
+    pub inspect_limit: u32,
+}
+
+impl Default for Settings {
+    /// The built-in default: no port or prefix rules, every call blocked by the detectors.
+    fn default() -> Self {
+        Settings { rules: RuleList::default(), policy: Policy::default(), flows: FLOWS_CAPACITY, inspect_limit: DEFAULT_INSPECT_LIMIT }
+    }
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    defaults: Option<bool>,
+    port_defaults: Option<bool>,
+    flows: Option<Spanned<i64>>,
+    inspect_limit: Option<Spanned<i64>>,
+    #[serde(default)]
+    policy: BTreeMap<Spanned<String>, Spanned<String>>,
     #[serde(default)]
     port: Vec<RawPort>,
     #[serde(default)]
@@ -62,7 +104,7 @@ struct RawPrefix {
 }
 
 /// Parses a config file's text; `name` is used in error messages.
-pub fn parse(name: &str, text: &str) -> anyhow::Result<RuleList> {
+pub fn parse(name: &str, text: &str) -> anyhow::Result<Settings> {
     let line_of = |span: Range<usize>| text[..span.start.min(text.len())].matches('\n').count() + 1;
     let at = |span: Range<usize>, e: anyhow::Error| anyhow!("{name}:{}: {e}", line_of(span));
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
@@ -84,7 +126,27 @@ pub fn parse(name: &str, text: &str) -> anyhow::Result<RuleList> {
             None => Ok(Action::Drop),
         }
     };
-    let mut list = if raw.defaults.unwrap_or(true) { RuleList::defaults() } else { RuleList::default() };
+    let number = |v: &Option<Spanned<i64>>, what: &str, min: i64, max: i64, default: u32| -> anyhow::Result<u32> {
+        match v {
+            None => Ok(default),
+            Some(s) if (min..=max).contains(s.get_ref()) => Ok(*s.get_ref() as u32),
+            Some(s) => Err(at(s.span(), anyhow!("{what} must be between {min} and {max}"))),
+        }
+    };
+    let mut settings = Settings {
+        rules: if raw.port_defaults.unwrap_or(false) { RuleList::defaults() } else { RuleList::default() },
+        flows: number(&raw.flows, "flows", 1024, 1 << 26, FLOWS_CAPACITY)?,
+        inspect_limit: number(&raw.inspect_limit, "inspect_limit", 1, 255, DEFAULT_INSPECT_LIMIT)?,
+        ..Settings::default()
+    };
+    let mut policy = Vec::new();
+    for (k, v) in &raw.policy {
+        let target = Target::parse(k.get_ref()).map_err(|e| at(k.span(), e))?;
+        let act = rulespec::parse_action(v.get_ref()).map_err(|e| at(v.span(), e))?;
+        policy.push((target, act));
+    }
+    settings.policy = Policy::with(&policy);
+    let list = &mut settings.rules;
     for p in &raw.port {
         let text = match p.port.get_ref() {
             PortValue::Num(n) => n.to_string(),
@@ -104,25 +166,31 @@ pub fn parse(name: &str, text: &str) -> anyhow::Result<RuleList> {
         let prefix: Prefix = p.cidr.get_ref().parse().map_err(|e| at(p.cidr.span(), e))?;
         list.prefixes.push(PrefixRule { prefix, app: app(&p.app)?, action: action(&p.action)? });
     }
-    Ok(list)
+    Ok(settings)
 }
 
 /// Reads and parses a config file.
-pub fn load(path: &Path) -> anyhow::Result<RuleList> {
+pub fn load(path: &Path) -> anyhow::Result<Settings> {
     let text = std::fs::read_to_string(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     parse(&path.display().to_string(), &text)
 }
 
 #[cfg(test)]
 mod tests {
+    use voipfilter_common::Class;
+
     use super::*;
 
     #[test]
     fn full_config() {
-        let l = parse(
+        let s = parse(
             "c.toml",
             r#"
-defaults = false
+flows = 65536
+inspect_limit = 8
+[policy]
+media = "monitor"
+sip = "pass"
 [[port]]
 port = 5062
 proto = "udp"
@@ -138,6 +206,12 @@ action = "pass"
 "#,
         )
         .unwrap();
+        let l = &s.rules;
+        assert_eq!((s.flows, s.inspect_limit), (65536, 8));
+        assert_eq!(s.policy.action(App::Rtp), Action::Monitor);
+        assert_eq!(s.policy.action(App::Sip), Action::Pass);
+        assert_eq!(s.policy.action(App::Zoom), Action::Drop);
+        assert_eq!(App::Rtp.class(), Class::Media);
         assert_eq!(l.ports.len(), 2);
         assert_eq!(l.ports[0].keys().count(), 1);
         assert_eq!(l.ports[1].keys().count(), 120);
@@ -147,8 +221,15 @@ action = "pass"
     }
 
     #[test]
-    fn file_rules_replace_defaults() {
-        let l = parse("c", "[[port]]\nport = 5060\nproto = \"udp\"\napp = \"sip\"\naction = \"monitor\"\n").unwrap();
+    fn empty_config_is_the_default() {
+        assert_eq!(parse("c", "").unwrap(), Settings::default());
+        assert!(Settings::default().rules.ports.is_empty());
+    }
+
+    #[test]
+    fn file_rules_replace_port_defaults() {
+        let s = parse("c", "port_defaults = true\n[[port]]\nport = 5060\nproto = \"udp\"\napp = \"sip\"\naction = \"monitor\"\n").unwrap();
+        let l = s.rules;
         let sip_udp: Vec<_> = l.ports.iter().filter(|r| r.keys().any(|k| k.port == 5060 && k.proto == 17)).collect();
         assert_eq!(sip_udp.len(), 1);
         assert_eq!(sip_udp[0].action, Action::Monitor);
@@ -158,14 +239,18 @@ action = "pass"
     #[test]
     fn errors_name_file_and_line() {
         let cases = [
-            ("defaults = true\n[[port]]\nport = 70000\n", "c.toml:3: bad port"),
+            ("port_defaults = true\n[[port]]\nport = 70000\n", "c.toml:3: bad port"),
             ("[[prefix]]\ncidr = \"10.0.0.0/8\"\n\napp = \"skipe\"\n", "c.toml:4: unknown app 'skipe'"),
             ("[[prefix]]\ncidr = \"10.0.0.0/40\"\n", "c.toml:2: bad prefix"),
             ("[[port]]\nport = 1\naction = \"reject\"\n", "c.toml:3: unknown action"),
             ("[[port]]\nport = 1\nproto = \"sctp\"\n", "c.toml:3: bad protocol"),
             ("[[port]]\nport = 1\ncolour = 2\n", "c.toml:3: unknown field `colour`"),
             ("\n\nport = 5\n", "c.toml:3"),
-            ("defaults = \"yes\"\n", "c.toml:1"),
+            ("port_defaults = \"yes\"\n", "c.toml:1"),
+            ("\n[policy]\nmedia = \"monitor\"\nskipe = \"drop\"\n", "c.toml:4: unknown app or class 'skipe'"),
+            ("[policy]\nsip = \"reject\"\n", "c.toml:2: unknown action"),
+            ("flows = 10\n", "c.toml:1: flows must be between"),
+            ("\ninspect_limit = 0\n", "c.toml:2: inspect_limit must be between"),
         ];
         for (text, want) in cases {
             let e = parse("c.toml", text).unwrap_err().to_string();

@@ -6,9 +6,8 @@ use anyhow::Context as _;
 use voipfilter_common::maps::{self as names, LAYOUT_VERSION, MAX_IFACES, META_MAGIC, Meta};
 
 use crate::{
-    config,
+    config::{self, Settings},
     load::{Filter, LoadOptions, Mode},
-    rulespec::RuleList,
     sys,
 };
 
@@ -51,9 +50,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     if opts.ifaces.len() > MAX_IFACES {
         anyhow::bail!("at most {MAX_IFACES} interfaces per instance");
     }
-    let rules = match &opts.config {
+    let settings = match &opts.config {
         Some(p) => config::load(p)?,
-        None => RuleList::defaults(),
+        None => Settings::default(),
     };
     for i in &opts.ifaces {
         sys::ifindex(i)?;
@@ -66,13 +65,14 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     }
     let _pins = Pins(&opts.pin_dir);
 
-    let mut filter = Filter::load(&LoadOptions::default())?;
+    let mut filter = Filter::load(&LoadOptions { flows: Some(settings.flows), ..LoadOptions::default() })?;
     filter.pin_maps(&opts.pin_dir)?;
     let mut maps = filter.maps()?;
-    let (n_ports, n_prefixes) = maps.install(&rules)?;
+    let (n_ports, n_prefixes) = maps.install(&settings)?;
     log::info!(
-        "installed {n_ports} port rules and {n_prefixes} prefix rules{}",
-        opts.config.as_ref().map(|p| format!(" from {}", p.display())).unwrap_or_else(|| " (built-in defaults)".into())
+        "installed the policy, {n_ports} port rules and {n_prefixes} prefix rules{}; flow table: {} entries",
+        opts.config.as_ref().map(|p| format!(" from {}", p.display())).unwrap_or_else(|| " (built-in default: block every call)".into()),
+        settings.flows
     );
 
     let mut attached = Vec::new();

@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod fmt;
 pub mod load;
 pub mod maps;
+pub mod policy;
 pub mod rulespec;
 pub mod stats;
 pub mod sys;

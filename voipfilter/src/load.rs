@@ -3,11 +3,12 @@
 use anyhow::{Context as _, bail};
 use aya::{
     Ebpf, EbpfLoader,
+    maps::{MapData, ProgramArray},
     programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
 };
 use voipfilter_common::{
     classify::VerdictRecord,
-    maps::{MODE_NATIVE, MODE_SKB, PROGRAM},
+    maps::{FLOWS, FLOWS_CAPACITY, JUMP, MODE_NATIVE, MODE_SKB, PROGRAM, TAIL_PROGRAMS},
 };
 
 use crate::maps::Maps;
@@ -32,11 +33,16 @@ pub enum Mode {
 pub struct LoadOptions {
     /// Prepend a [`VerdictRecord`] to each frame (replay and tests only).
     pub report_verdict: bool,
+    /// Flow-table entries (default [`FLOWS_CAPACITY`]).
+    pub flows: Option<u32>,
 }
 
-/// A loaded instance of the program and its maps.
+/// A loaded instance of the programs and their maps.
 pub struct Filter {
     ebpf: Ebpf,
+    /// The programs reached by tail calls. Kept open: the kernel empties a program array when
+    /// its last user-space reference goes away.
+    _jump: ProgramArray<MapData>,
 }
 
 /// One attachment: interface, index and the mode that was used.
@@ -74,6 +80,7 @@ impl Filter {
         let report: u8 = opts.report_verdict.into();
         let mut ebpf = EbpfLoader::new()
             .override_global(VerdictRecord::GLOBAL, &report, true)
+            .map_max_entries(FLOWS, opts.flows.unwrap_or(FLOWS_CAPACITY))
             .load(OBJECT)
             .context("loading the voipfilter object into the kernel")?;
         let prog: &mut Xdp = ebpf
@@ -81,8 +88,23 @@ impl Filter {
             .context("the object has no `voipfilter` program")?
             .try_into()
             .context("the `voipfilter` program is not XDP")?;
-        prog.load().map_err(verifier_error).context("the kernel refused the XDP program")?;
-        Ok(Filter { ebpf })
+        prog.load().map_err(verifier_error).context("the kernel refused the XDP program `voipfilter`")?;
+        let mut jump: ProgramArray<MapData> = ebpf
+            .take_map(JUMP)
+            .context("the object has no JUMP map")?
+            .try_into()
+            .context("JUMP is not a program array")?;
+        for &(name, index) in TAIL_PROGRAMS {
+            let prog: &mut Xdp = ebpf
+                .program_mut(name)
+                .with_context(|| format!("the object has no `{name}` program"))?
+                .try_into()
+                .with_context(|| format!("the `{name}` program is not XDP"))?;
+            prog.load().map_err(verifier_error).with_context(|| format!("the kernel refused the XDP program `{name}`"))?;
+            let fd = prog.fd().context("program fd")?;
+            jump.set(index, fd, 0).with_context(|| format!("installing `{name}` in JUMP"))?;
+        }
+        Ok(Filter { ebpf, _jump: jump })
     }
 
     fn program(&mut self) -> anyhow::Result<&mut Xdp> {

@@ -10,13 +10,19 @@ use aya::{
 };
 use voipfilter_common::{
     Action, App, Reason,
+    app::MAX_APPS,
+    flow::{CONFIG_PORT_RULES, CONFIG_PREFIX4_RULES, CONFIG_PREFIX6_RULES, Config, Flow, FlowKey},
     maps::{self as names, LAYOUT_VERSION, META_MAGIC, Meta},
     reason::NUM_REASONS,
     rules::{PortKey, Rule},
     stats::{APP_STATS_LEN, Counter, app_stat_index},
 };
 
-use crate::rulespec::{PortRule, Prefix, PrefixRule};
+use crate::{
+    config::Settings,
+    policy::Policy,
+    rulespec::{PortRule, Prefix, PrefixRule},
+};
 
 pub struct Maps {
     pub port_rules: HashMap<MapData, PortKey, Rule>,
@@ -25,6 +31,9 @@ pub struct Maps {
     pub app_stats: PerCpuArray<MapData, Counter>,
     pub reason_stats: PerCpuArray<MapData, u64>,
     pub meta: Array<MapData, Meta>,
+    pub policy: Array<MapData, u8>,
+    pub config: Array<MapData, Config>,
+    pub flows: HashMap<MapData, FlowKey, Flow>,
 }
 
 /// Counters summed over CPUs.
@@ -120,6 +129,9 @@ impl Maps {
             app_stats: typed!(names::APP_STATS),
             reason_stats: typed!(names::REASON_STATS),
             meta: typed!(names::META),
+            policy: typed!(names::POLICY),
+            config: typed!(names::CONFIG),
+            flows: typed!(names::FLOWS),
         })
     }
 
@@ -158,16 +170,73 @@ impl Maps {
         Ok(Snapshot { apps, reasons })
     }
 
-    /// Installs a whole rule list (the daemon's policy); returns (port keys, prefixes) added.
-    pub fn install(&mut self, rules: &crate::rulespec::RuleList) -> anyhow::Result<(usize, usize)> {
+    /// Installs what a daemon runs with: rules, policy and engine config; returns (port keys,
+    /// prefixes) added.
+    pub fn install(&mut self, s: &Settings) -> anyhow::Result<(usize, usize)> {
         let mut n_ports = 0;
-        for r in &rules.ports {
+        for r in &s.rules.ports {
             n_ports += self.add_port_rule(r)?;
         }
-        for r in &rules.prefixes {
+        for r in &s.rules.prefixes {
             self.add_prefix_rule(r)?;
         }
-        Ok((n_ports, rules.prefixes.len()))
+        self.set_policy(&s.policy)?;
+        let cfg = Config { inspect_limit: s.inspect_limit, ..self.config()? };
+        self.config.set(0, &cfg, 0).context("writing CONFIG")?;
+        self.sync_config()?;
+        Ok((n_ports, s.rules.prefixes.len()))
+    }
+
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let c = self.config.get(&0, 0).context("reading CONFIG")?;
+        // A fresh map is all zeroes: give it the defaults.
+        Ok(if c.inspect_limit == 0 { Config { flags: c.flags, ..Config::default() } } else { c })
+    }
+
+    /// Tells the program which rule tables are non-empty (it skips the lookups of empty ones).
+    /// Call after every rule change.
+    pub fn sync_config(&mut self) -> anyhow::Result<()> {
+        let mut flags = 0;
+        if self.port_rules.keys().next().is_some() {
+            flags |= CONFIG_PORT_RULES;
+        }
+        if self.prefix4.keys().next().is_some() {
+            flags |= CONFIG_PREFIX4_RULES;
+        }
+        if self.prefix6.keys().next().is_some() {
+            flags |= CONFIG_PREFIX6_RULES;
+        }
+        let cfg = Config { flags, ..self.config()? };
+        self.config.set(0, &cfg, 0).context("writing CONFIG")
+    }
+
+    pub fn set_policy(&mut self, p: &Policy) -> anyhow::Result<()> {
+        for (i, a) in p.bytes().iter().enumerate() {
+            self.policy.set(i as u32, a, 0).context("writing POLICY")?;
+        }
+        Ok(())
+    }
+
+    /// The action per app id as the program sees it.
+    pub fn policy(&self) -> anyhow::Result<Vec<(App, Action)>> {
+        let mut v = Vec::new();
+        for &app in App::ALL {
+            if app == App::Unknown || app as u32 >= MAX_APPS {
+                continue;
+            }
+            let a = self.policy.get(&(app as u32), 0).context("reading POLICY")?;
+            v.push((app, Action::from_u8(a).unwrap_or(Action::Pass)));
+        }
+        Ok(v)
+    }
+
+    /// Up to `limit` entries of the flow table.
+    pub fn flows(&self, limit: usize) -> anyhow::Result<Vec<(FlowKey, Flow)>> {
+        let mut v = Vec::new();
+        for kv in self.flows.iter().take(limit) {
+            v.push(kv.context("reading FLOWS")?);
+        }
+        Ok(v)
     }
 
     pub fn add_port_rule(&mut self, r: &PortRule) -> anyhow::Result<usize> {

@@ -2,6 +2,7 @@
 //! padding (each has a size assertion beside its definition).
 
 use crate::{
+    flow::{Config, EndpointKey, Flow, FlowKey, FragKey, MediaState, TcpSlot},
     maps::Meta,
     rules::{PortKey, Rule},
     stats::Counter,
@@ -16,3 +17,17 @@ unsafe impl aya::Pod for Rule {}
 unsafe impl aya::Pod for Counter {}
 // SAFETY: as above.
 unsafe impl aya::Pod for Meta {}
+// SAFETY: as above.
+unsafe impl aya::Pod for FlowKey {}
+// SAFETY: as above.
+unsafe impl aya::Pod for Flow {}
+// SAFETY: as above.
+unsafe impl aya::Pod for MediaState {}
+// SAFETY: as above.
+unsafe impl aya::Pod for EndpointKey {}
+// SAFETY: as above.
+unsafe impl aya::Pod for FragKey {}
+// SAFETY: as above.
+unsafe impl aya::Pod for TcpSlot {}
+// SAFETY: as above.
+unsafe impl aya::Pod for Config {}

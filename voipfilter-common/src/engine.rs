@@ -1,0 +1,418 @@
+//! The per-packet decision: parse, user rules, flow state, detectors, policy.
+//!
+//! ```text
+//! frame ─ parse (VLAN, IPv4/IPv6, GTP-U/GRE inner) ─┬─ not IP / truncated ──────────────► pass, count reason
+//!                                                    ├─ prefix rule, port rule (user) ────► rule's app+action
+//!                                                    ├─ later fragment ─ FRAGS ───────────► first fragment's app
+//!                                                    ├─ UDP ─ FLOWS hit: decided/not-call ► app (fast path)
+//!                                                    │        miss: EXPECT (SDP/STUN/call endpoints) ► app
+//!                                                    │        inspect: STUN, RTP/RTCP, SIP(+SDP), IAX2,
+//!                                                    │                 H.323 RAS, MGCP, Megaco ─► app
+//!                                                    └─ TCP ─ TCP_CALLS hit ─────────────► app
+//!                                                             payload: SIP, H.323, SCCP, STUN, RTP/4571
+//! app ─ POLICY[app] ─► drop / monitor / pass
+//! ```
+//!
+//! Everything here is generic over [`Bytes`] (the packet) and [`Tables`] (the maps), so the same
+//! code runs in the XDP program and in host tests with [`crate::user::tables::HostTables`].
+
+use crate::{
+    Action, App, Bytes, Reason,
+    app::MAX_APPS,
+    classify::Verdict,
+    detect::{self, Endpoint, Payload},
+    flow::{
+        Config, CONFIG_PORT_RULES, CONFIG_PREFIX4_RULES, CONFIG_PREFIX6_RULES, Flow, FlowKey,
+        FlowState, FragKey, HINT_STUN, udp_untracked,
+    },
+    packet::{self, Frag, Headers, proto},
+    rtp_state::{self, RtpVerdict},
+    rules::{PortKey, Rule, RuleLookup},
+};
+
+/// The maps the engine reads and writes.
+pub trait Tables: RuleLookup {
+    fn config(&self) -> Config;
+    /// Action for an app id (below `MAX_APPS`).
+    fn policy(&self, app: u16) -> Action;
+    /// Runs `f` on the flow's record in place; `None` when the flow is not in the table.
+    fn flow_update<R, F: FnOnce(&mut Flow) -> R>(&self, key: &FlowKey, f: F) -> Option<R>;
+    fn flow_insert(&self, key: &FlowKey, flow: &Flow);
+    /// The app expected on an endpoint (address, port, L4 protocol), if any. (Parts, not an
+    /// `EndpointKey`: the kernel side builds the key in a per-CPU scratch slot to save stack.)
+    fn expect_get(&self, addr: &[u8; 16], port: u16, proto: u8) -> Option<u16>;
+    fn expect_insert(&self, addr: &[u8; 16], port: u16, proto: u8, app: u16);
+    fn frag_get(&self, key: &FragKey) -> Option<u16>;
+    fn frag_insert(&self, key: &FragKey, app: u16);
+    fn tcp_get(&self, key: &FlowKey) -> Option<u16>;
+    fn tcp_insert(&self, key: &FlowKey, app: u16);
+}
+
+/// The result of the fast path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fast {
+    /// Decided without inspecting the payload.
+    Done(Verdict),
+    /// The packet needs the detectors: run [`inspect_parsed`] with the headers [`fast`]
+    /// parsed (in the kernel: a tail call into the inspection program, which has its own stack
+    /// and verifier budget; the headers stay in their per-CPU slot).
+    Inspect,
+}
+
+/// Decides what to do with one frame: the fast path, then inspection if needed.
+#[inline(always)]
+pub fn process<B: Bytes + ?Sized, T: Tables>(p: &B, t: &T) -> Verdict {
+    let mut h = Headers::default();
+    if let Err(reason) = packet::parse_into(p, &mut h, true) {
+        return Verdict { app: App::Unknown as u16, action: Action::Pass, reason };
+    }
+    match fast(p, t, &h) {
+        Fast::Done(v) => v,
+        Fast::Inspect => inspect_parsed(p, &h, t),
+    }
+}
+
+/// Everything that needs no payload inspection: user rules, later fragments, established
+/// flows (UDP in `FLOWS`, TCP in `TCP_CALLS`), and traffic that cannot carry calls. `h` are
+/// the packet's parsed headers (in the kernel possibly read back from the hand-over slot:
+/// offsets are checked against constants before use).
+#[inline(always)]
+pub fn fast<B: Bytes + ?Sized, T: Tables>(p: &B, t: &T, h: &Headers) -> Fast {
+    if h.payload_off > MAX_PAYLOAD_OFF || h.end > MAX_FRAME {
+        return Fast::Done(verdict(t, 0, h.reason));
+    }
+    let cfg = t.config();
+    if let Some(rule) = user_rule(h, t, cfg.flags) {
+        let app = if (rule.app as u32) < MAX_APPS { rule.app } else { App::Custom as u16 };
+        let action = Action::from_u8(rule.action).unwrap_or(Action::Pass);
+        return Fast::Done(Verdict { app, action, reason: h.reason });
+    }
+    if h.frag == Frag::Later {
+        let app = t.frag_get(&FragKey::new(h)).unwrap_or(0);
+        return Fast::Done(verdict(t, app, h.reason));
+    }
+    if !h.has_ports() {
+        return Fast::Done(verdict(t, 0, h.reason));
+    }
+    let known = match h.proto {
+        proto::UDP => {
+            if udp_untracked(h.sport, h.dport) {
+                Some(0)
+            } else {
+                let (key, _) = FlowKey::new(h);
+                let len = p.len() as u64;
+                let limit = cfg.inspect_limit;
+                t.flow_update(&key, |f| established(f, len, limit)).flatten()
+            }
+        }
+        proto::TCP => {
+            let (key, _) = FlowKey::new(h);
+            match t.tcp_get(&key) {
+                Some(app) => Some(app),
+                None if tcp_candidate(p, h) => None,
+                None => Some(0),
+            }
+        }
+        _ => Some(0),
+    };
+    match known {
+        Some(app) => Fast::Done(verdict(t, app, h.reason)),
+        None => Fast::Inspect,
+    }
+}
+
+/// The app of an established UDP flow (counting the packet), or `None` when the packet
+/// must be inspected (the flow is still undecided, or a generic STUN flow may reveal its app).
+#[inline(always)]
+fn established(f: &mut Flow, len: u64, limit: u32) -> Option<u16> {
+    let refinable = f.app == App::Stun as u16 || f.app == App::Turn as u16;
+    if f.state == FlowState::NotCall as u8 || (f.state == FlowState::Decided as u8 && !(refinable && (f.inspected as u32) < limit)) {
+        f.packets += 1;
+        f.bytes += len;
+        return Some(if f.state == FlowState::Decided as u8 { f.app } else { 0 });
+    }
+    None
+}
+
+/// Whether a TCP segment without a known call verdict could start a call protocol: a
+/// payload whose first byte fits STUN/RFC 4571 framing/TPKT (0-3), SIP text (a letter), or
+/// anything on the SCCP port.
+#[inline(always)]
+fn tcp_candidate<B: Bytes + ?Sized>(p: &B, h: &Headers) -> bool {
+    let Some(b0) = p.u8_at(h.payload_off) else { return false };
+    if h.payload_off >= h.end {
+        return false;
+    }
+    b0 < 4 || (b0 | 0x20).is_ascii_lowercase() || h.sport == 2000 || h.dport == 2000
+}
+
+/// The slow path: the packet's flow is new or undecided, or it is a candidate TCP segment.
+/// Runs the detectors and updates the tables. `h` are the packet's headers as [`fast`] parsed
+/// them (in the kernel they come through a per-CPU slot: their offsets are clamped here so that
+/// the verifier can bound every packet access).
+#[inline(always)]
+pub fn inspect_parsed<B: Bytes + ?Sized, T: Tables>(p: &B, h: &Headers, t: &T) -> Verdict {
+    if !h.has_ports() || h.payload_off > MAX_PAYLOAD_OFF || h.end > MAX_FRAME {
+        return verdict(t, 0, h.reason);
+    }
+    let cfg = t.config();
+    let app = match h.proto {
+        proto::UDP => udp(p, h, t, &cfg),
+        proto::TCP => tcp(p, h, t),
+        _ => 0,
+    };
+    if h.frag == Frag::First && app != 0 {
+        t.frag_insert(&FragKey::new(h), app);
+    }
+    verdict(t, app, h.reason)
+}
+
+/// Largest payload offset the parser produces (L4 offset bound plus a full TCP header).
+const MAX_PAYLOAD_OFF: usize = packet::MAX_L4_OFF + 60;
+/// Largest frame length XDP hands us (jumbo frames included).
+const MAX_FRAME: usize = 16384;
+
+#[inline(always)]
+fn verdict<T: Tables>(t: &T, app: u16, reason: Reason) -> Verdict {
+    if app == 0 || app as u32 >= MAX_APPS {
+        return Verdict { app: 0, action: Action::Pass, reason };
+    }
+    Verdict { app, action: t.policy(app), reason }
+}
+
+/// User prefix and port rules, skipping the lookups of empty tables.
+#[inline(always)]
+fn user_rule<T: Tables>(h: &Headers, t: &T, flags: u32) -> Option<Rule> {
+    if h.ipv6 {
+        if flags & CONFIG_PREFIX6_RULES != 0 {
+            if let Some(r) = t.prefix6(h.dst).or_else(|| t.prefix6(h.src)) {
+                return Some(r);
+            }
+        }
+    } else if flags & CONFIG_PREFIX4_RULES != 0 {
+        if let Some(r) = t.prefix4(h.dst4()).or_else(|| t.prefix4(h.src4())) {
+            return Some(r);
+        }
+    }
+    if flags & CONFIG_PORT_RULES != 0 && h.has_ports() {
+        return t.port(PortKey::new(h.proto, h.dport)).or_else(|| t.port(PortKey::new(h.proto, h.sport)));
+    }
+    None
+}
+
+#[inline(always)]
+fn udp<B: Bytes + ?Sized, T: Tables>(p: &B, h: &Headers, t: &T, cfg: &Config) -> u16 {
+    if udp_untracked(h.sport, h.dport) {
+        return 0;
+    }
+    let pl = Payload::new(p, h.payload_off, h.end);
+    let (key, dir) = FlowKey::new(h);
+    let len = p.len() as u64;
+    let limit = cfg.inspect_limit;
+    // Set when this packet decided (or refined) the flow's app.
+    let mut decided = 0;
+    let app = match t.flow_update(&key, |f| {
+        f.packets += 1;
+        f.bytes += len;
+        step(t, f, &pl, h, dir, limit, &mut decided)
+    }) {
+        Some(app) => app,
+        None => {
+            let mut f = Flow { packets: 1, bytes: len, ..Flow::default() };
+            let inherited = expected(t, h);
+            let app = if inherited != 0 {
+                f.state = FlowState::Decided as u8;
+                f.app = inherited;
+                f.decided_at = 1;
+                inherited
+            } else {
+                step(t, &mut f, &pl, h, dir, limit, &mut decided)
+            };
+            t.flow_insert(&key, &f);
+            app
+        }
+    };
+    if decided != 0 {
+        publish_endpoints(t, h, decided);
+    }
+    app
+}
+
+/// An app that signalling or an earlier call flow announced for one of the packet's endpoints.
+#[inline(always)]
+fn expected<T: Tables>(t: &T, h: &Headers) -> u16 {
+    if let Some(app) = t.expect_get(&h.dst, h.dport, h.proto) {
+        return app;
+    }
+    t.expect_get(&h.src, h.sport, h.proto).unwrap_or(0)
+}
+
+/// One packet of a tracked UDP flow: the flow's app, inspecting the packet if the flow is
+/// still undecided.
+#[inline(always)]
+fn step<B: Bytes + ?Sized, T: Tables>(
+    t: &T,
+    f: &mut Flow,
+    pl: &Payload<'_, B>,
+    h: &Headers,
+    dir: u8,
+    limit: u32,
+    decided: &mut u16,
+) -> u16 {
+    if f.state == FlowState::Decided as u8 {
+        // A generic STUN/TURN flow may reveal its app in a later message (attributes).
+        if (f.app == App::Stun as u16 || f.app == App::Turn as u16) && (f.inspected as u32) < limit {
+            f.inspected += 1;
+            if let Some(s) = first_byte(pl).filter(|b| *b < 4).and_then(|_| detect::stun::detect(pl, false)) {
+                if s.app as u16 != App::Stun as u16 && s.app as u16 != App::Turn as u16 {
+                    f.app = s.app as u16;
+                    *decided = f.app;
+                    publish_stun(t, &s.addrs, s.n_addrs, f.app);
+                }
+            }
+        }
+        return f.app;
+    }
+    if f.state == FlowState::NotCall as u8 {
+        return 0;
+    }
+    f.inspected = f.inspected.saturating_add(1);
+    let app = inspect_udp(t, pl, h, dir, f);
+    if app != 0 {
+        f.state = FlowState::Decided as u8;
+        f.app = app;
+        f.decided_at = f.inspected;
+        *decided = app;
+    } else if f.inspected as u32 >= limit {
+        f.state = FlowState::NotCall as u8;
+    }
+    app
+}
+
+#[inline(always)]
+fn first_byte<B: Bytes + ?Sized>(pl: &Payload<'_, B>) -> Option<u8> {
+    pl.u8_at(0)
+}
+
+/// The UDP detectors, demultiplexed by the first payload byte.
+#[inline(always)]
+fn inspect_udp<B: Bytes + ?Sized, T: Tables>(t: &T, pl: &Payload<'_, B>, h: &Headers, dir: u8, f: &mut Flow) -> u16 {
+    let Some(b0) = first_byte(pl) else { return 0 };
+    if b0 < 4 || b0 == 0xFF {
+        if let Some(s) = detect::stun::detect(pl, false) {
+            f.hints |= HINT_STUN;
+            publish_stun(t, &s.addrs, s.n_addrs, s.app as u16);
+            return s.app as u16;
+        }
+    }
+    if detect::iax::detect(pl, h.sport, h.dport) {
+        return App::Iax2 as u16;
+    }
+    if detect::h323::detect_ras(pl, h.sport, h.dport) {
+        return App::H323 as u16;
+    }
+    if b0 & 0xC0 == 0x80 && !detect::rtp::excluded_ports(h.sport, h.dport) {
+        let hdr = detect::rtp::header(pl);
+        return match rtp_state::update(&mut f.media, dir, hdr.as_ref()) {
+            RtpVerdict::Confirmed(detect::rtp::RtpKind::Rtp) => App::Rtp as u16,
+            RtpVerdict::Confirmed(detect::rtp::RtpKind::Rtcp) => App::Rtcp as u16,
+            _ => 0,
+        };
+    }
+    if b0 >= 0x21 && b0 < 0x80 {
+        if let Some(app) = text_protocols(t, pl) {
+            return app;
+        }
+        if detect::mgcp::detect(pl) {
+            return App::Mgcp as u16;
+        }
+        if detect::megaco::detect(pl) {
+            return App::Megaco as u16;
+        }
+    }
+    0
+}
+
+/// SIP, on UDP or TCP; the media its SDP announces are expected as RTP and RTCP.
+#[inline(always)]
+fn text_protocols<B: Bytes + ?Sized, T: Tables>(t: &T, pl: &Payload<'_, B>) -> Option<u16> {
+    let sip = detect::sip::detect(pl)?;
+    let body = pl.skip(sip.offset as usize);
+    let sdp = detect::sdp::parse(&body);
+    for ep in sdp.endpoints() {
+        if ep.port == 0 {
+            continue;
+        }
+        // RTP on the even port, RTCP on the next (RFC 3550 §11).
+        let media = if ep.port & 1 == 0 { App::Rtp } else { App::Rtcp };
+        t.expect_insert(&ep.addr, ep.port, proto::UDP, media as u16);
+    }
+    Some(App::Sip as u16)
+}
+
+#[inline(always)]
+fn tcp<B: Bytes + ?Sized, T: Tables>(p: &B, h: &Headers, t: &T) -> u16 {
+    let (key, _) = FlowKey::new(h);
+    if let Some(app) = t.tcp_get(&key) {
+        return app;
+    }
+    let pl = Payload::new(p, h.payload_off, h.end);
+    let app = inspect_tcp(t, &pl, h);
+    if app != 0 {
+        t.tcp_insert(&key, app);
+    }
+    app
+}
+
+/// The TCP detectors. Stateless: each looks at one segment's payload.
+#[inline(always)]
+fn inspect_tcp<B: Bytes + ?Sized, T: Tables>(t: &T, pl: &Payload<'_, B>, h: &Headers) -> u16 {
+    let Some(b0) = first_byte(pl) else { return 0 };
+    if b0 < 4 {
+        // STUN, possibly behind an RFC 4571 length (whose first byte is small).
+        if let Some(s) = detect::stun::detect(pl, true) {
+            publish_stun(t, &s.addrs, s.n_addrs, s.app as u16);
+            return s.app as u16;
+        }
+        if b0 == 3 && detect::h323::detect_tcp(pl) {
+            return App::H323 as u16;
+        }
+        if detect::rtp::header_tcp(pl).is_some() {
+            return App::Rtp as u16;
+        }
+    }
+    if detect::sccp::detect(pl, h.sport, h.dport) {
+        return App::Sccp as u16;
+    }
+    if b0 >= 0x21 && b0 < 0x80 {
+        if let Some(app) = text_protocols(t, pl) {
+            return app;
+        }
+    }
+    0
+}
+
+/// Expects the endpoints a STUN message announced (peer, relayed, mapped addresses) to carry
+/// the same app: the relayed and peer-to-peer legs of a call.
+#[inline(always)]
+fn publish_stun<T: Tables>(t: &T, addrs: &[Endpoint; 2], n: u8, app: u16) {
+    let mut i = 0;
+    while i < 2 {
+        if (i as u8) < n && addrs[i].port != 0 {
+            t.expect_insert(&addrs[i].addr, addrs[i].port, proto::UDP, app);
+        }
+        i += 1;
+    }
+}
+
+/// Expects a decided UDP flow's own endpoints to carry its app (ICE reuses a local endpoint
+/// towards other peers), except well-known ports that other services share.
+#[inline(always)]
+fn publish_endpoints<T: Tables>(t: &T, h: &Headers, app: u16) {
+    if h.sport >= 1024 {
+        t.expect_insert(&h.src, h.sport, h.proto, app);
+    }
+    if h.dport >= 1024 {
+        t.expect_insert(&h.dst, h.dport, h.proto, app);
+    }
+}
