@@ -52,6 +52,28 @@ pub fn opaque(x: usize) -> usize {
     core::hint::black_box(x)
 }
 
+/// An all-zero `T`, written with volatile 8-byte stores. LLVM merges plain zero stores (and
+/// `Default` of a large struct) into a `memset` call, which in BPF becomes a call to a
+/// bpf-linker subprogram: slower, and it costs stack in every frame.
+///
+/// # Safety
+/// All-zero bytes must be a valid `T`; `T` must be 8-byte aligned with a size that is a
+/// multiple of 8 (checked at compile time).
+#[inline(always)]
+pub unsafe fn zeroed<T>() -> T {
+    const { assert!(core::mem::size_of::<T>() % 8 == 0 && core::mem::align_of::<T>() >= 8) };
+    let mut v = core::mem::MaybeUninit::<T>::uninit();
+    let p = v.as_mut_ptr().cast::<u64>();
+    let mut i = 0;
+    while i < core::mem::size_of::<T>() / 8 {
+        // SAFETY: within `v` (size checked above), aligned (align checked above).
+        unsafe { core::ptr::write_volatile(p.add(i), 0) };
+        i += 1;
+    }
+    // SAFETY: every byte written; all-zero is a valid T (caller's contract).
+    unsafe { v.assume_init() }
+}
+
 impl Bytes for [u8] {
     #[inline(always)]
     fn len(&self) -> usize {

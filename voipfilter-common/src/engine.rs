@@ -62,7 +62,7 @@ pub enum Fast {
 /// Decides what to do with one frame: the fast path, then inspection if needed.
 #[inline(always)]
 pub fn process<B: Bytes + ?Sized, T: Tables>(p: &B, t: &T) -> Verdict {
-    let mut h = Headers::default();
+    let mut h = Headers::zeroed();
     if let Err(reason) = packet::parse_into(p, &mut h, true) {
         return Verdict { app: App::Unknown as u16, action: Action::Pass, reason };
     }
@@ -218,7 +218,10 @@ fn udp<B: Bytes + ?Sized, T: Tables>(p: &B, h: &Headers, t: &T, cfg: &Config) ->
     }) {
         Some(app) => app,
         None => {
-            let mut f = Flow { packets: 1, bytes: len, ..Flow::default() };
+            // SAFETY: all zero is `Flow::default()` (integers only); repr(C), 48 bytes, 8-aligned.
+            let mut f: Flow = unsafe { crate::bytes::zeroed() };
+            f.packets = 1;
+            f.bytes = len;
             let inherited = expected(t, h);
             let app = if inherited != 0 {
                 f.state = FlowState::Decided as u8;
@@ -414,5 +417,168 @@ fn publish_endpoints<T: Tables>(t: &T, h: &Headers, app: u16) {
     }
     if h.dport >= 1024 {
         t.expect_insert(&h.dst, h.dport, h.proto, app);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        flow::{CONFIG_PORT_RULES, EndpointKey},
+        user::{frame::Frame, tables::HostTables},
+    };
+
+    const CLIENT: [u8; 4] = [10, 1, 0, 5];
+    const SERVER: [u8; 4] = [198, 51, 100, 7];
+
+    fn run(t: &HostTables, f: &[u8]) -> Verdict {
+        process(f, t)
+    }
+
+    fn v4(a: [u8; 4]) -> [u8; 16] {
+        let mut x = [0; 16];
+        x[..4].copy_from_slice(&a);
+        x
+    }
+
+    fn invite_with_sdp(media_ip: &str, port: u16) -> Vec<u8> {
+        let sdp = format!(
+            "v=0\r\no=- 1 1 IN IP4 {media_ip}\r\ns=-\r\nc=IN IP4 {media_ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\n"
+        );
+        format!(
+            "INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.1.0.5:5060;branch=z9hG4bK776asdhds\r\nMax-Forwards: 70\r\nTo: <sip:bob@example.com>\r\nFrom: <sip:alice@example.com>;tag=1928301774\r\nCall-ID: a84b4c76e66710\r\nCSeq: 314159 INVITE\r\nContact: <sip:alice@10.1.0.5>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        )
+        .into_bytes()
+    }
+
+    fn rtp(seq: u16, ssrc: u32) -> Vec<u8> {
+        let mut p = vec![0x80, 0x00];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&(seq as u32 * 160).to_be_bytes());
+        p.extend_from_slice(&ssrc.to_be_bytes());
+        p.extend_from_slice(&[0xD5; 160]);
+        p
+    }
+
+    fn stun_binding() -> Vec<u8> {
+        // RFC 5769 §2.1 sample request, without its attributes (a bare binding request).
+        let mut p = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42];
+        p.extend_from_slice(&[0xB7, 0xE7, 0xA7, 0x01, 0xBC, 0x34, 0xD6, 0x86, 0xFA, 0x87, 0xDF, 0xAE]);
+        p
+    }
+
+    #[test]
+    fn sip_is_dropped_from_its_first_packet_on_any_port() {
+        let t = HostTables::new();
+        let f = Frame::udp4(CLIENT, 40000, SERVER, 15060, &invite_with_sdp("10.1.0.5", 49170)).build();
+        let v = run(&t, &f);
+        assert_eq!((v.app, v.action), (App::Sip as u16, Action::Drop));
+        // The rest of the flow follows without inspection.
+        let reply = Frame::udp4(SERVER, 15060, CLIENT, 40000, b"SIP/2.0 100 Trying\r\n\r\n").build();
+        assert_eq!(run(&t, &reply).app, App::Sip as u16);
+        let (key, _) = FlowKey::new(&packet::parse(&f[..]).unwrap());
+        let flow = t.flows.borrow()[&key];
+        assert_eq!((flow.state, flow.packets, flow.decided_at), (FlowState::Decided as u8, 2, 1));
+    }
+
+    #[test]
+    fn rtp_announced_by_sdp_is_dropped_from_its_first_packet() {
+        let t = HostTables::new();
+        run(&t, &Frame::udp4(CLIENT, 5060, SERVER, 5060, &invite_with_sdp("10.1.0.5", 49170)).build());
+        assert_eq!(t.expect.borrow().get(&EndpointKey::new(v4(CLIENT), 49170, proto::UDP)), Some(&(App::Rtp as u16)));
+        assert_eq!(t.expect.borrow().get(&EndpointKey::new(v4(CLIENT), 49171, proto::UDP)), Some(&(App::Rtcp as u16)));
+        let media = Frame::udp4([203, 0, 113, 9], 30000, CLIENT, 49170, &rtp(1, 7)).build();
+        let v = run(&t, &media);
+        assert_eq!((v.app, v.action), (App::Rtp as u16, Action::Drop));
+    }
+
+    #[test]
+    fn rtp_without_signalling_is_dropped_within_three_packets() {
+        let t = HostTables::new();
+        let mut first_drop = None;
+        for i in 0..6u16 {
+            let f = Frame::udp4(CLIENT, 16384, SERVER, 16386, &rtp(100 + i, 0xDEAD_BEEF)).build();
+            if run(&t, &f).action == Action::Drop && first_drop.is_none() {
+                first_drop = Some(i);
+            }
+        }
+        assert!(matches!(first_drop, Some(0..=2)), "first drop at {first_drop:?}");
+    }
+
+    #[test]
+    fn stun_is_dropped_and_its_endpoints_are_expected() {
+        let t = HostTables::new();
+        let f = Frame::udp4(CLIENT, 50000, SERVER, 3478, &stun_binding()).build();
+        let v = run(&t, &f);
+        assert_eq!((v.app, v.action), (App::Stun as u16, Action::Drop));
+        // Another flow from the same client endpoint (an ICE candidate pair) inherits the app.
+        let peer = Frame::udp4(CLIENT, 50000, [203, 0, 113, 50], 61000, &[0x17, 0xFE, 0xFD, 0, 0]).build();
+        assert_eq!(run(&t, &peer).app, App::Stun as u16);
+    }
+
+    #[test]
+    fn ordinary_traffic_passes_and_gives_up_after_the_inspect_limit() {
+        let t = HostTables::new();
+        for i in 0..20u8 {
+            let quic = Frame::udp4(CLIENT, 51000, SERVER, 443, &[0xC3, 0, 0, 0, 1, i, 2, 3, 4, 5, 6, 7, 8, 9]).build();
+            assert_eq!(run(&t, &quic).action, Action::Pass);
+        }
+        let flow = *t.flows.borrow().values().next().unwrap();
+        assert_eq!((flow.state, flow.packets), (FlowState::NotCall as u8, 20));
+        // DNS is never tracked.
+        let dns = Frame::udp4(CLIENT, 53000, SERVER, 53, b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00").build();
+        assert_eq!(run(&t, &dns).action, Action::Pass);
+        assert_eq!(t.flows.borrow().len(), 1);
+        // HTTP on the SIP port is not SIP.
+        let http = Frame::tcp4(CLIENT, 40001, SERVER, 5060, 0x18, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").build();
+        assert_eq!(run(&t, &http).action, Action::Pass);
+    }
+
+    #[test]
+    fn tcp_calls_are_remembered_for_the_whole_connection() {
+        let t = HostTables::new();
+        let invite = Frame::tcp4(CLIENT, 40002, SERVER, 5060, 0x18, &invite_with_sdp("10.1.0.5", 4000)).build();
+        assert_eq!(run(&t, &invite).action, Action::Drop);
+        let ack = Frame::tcp4(SERVER, 5060, CLIENT, 40002, 0x10, b"").build();
+        assert_eq!(run(&t, &ack).app, App::Sip as u16, "a pure ACK of the connection");
+    }
+
+    #[test]
+    fn policy_and_user_rules() {
+        let mut t = HostTables::new();
+        t.policy.insert(App::Sip as u16, Action::Monitor);
+        let f = Frame::udp4(CLIENT, 5060, SERVER, 5060, &invite_with_sdp("10.1.0.5", 4000)).build();
+        assert_eq!(run(&t, &f).action, Action::Monitor);
+        // A user pass rule on the server's prefix wins over detection.
+        let mut t = HostTables::new();
+        t.rules.add_prefix4([198, 51, 100, 0], 24, Rule::new(App::Custom, Action::Pass));
+        assert_eq!(run(&t, &f).action, Action::Pass);
+        assert_ne!(t.config().flags & CONFIG_PREFIX4_RULES, 0);
+        assert_eq!(t.config().flags & CONFIG_PORT_RULES, 0);
+    }
+
+    #[test]
+    fn later_fragments_follow_their_first_fragment() {
+        let t = HostTables::new();
+        let first = Frame::udp4(CLIENT, 5060, SERVER, 5060, &invite_with_sdp("10.1.0.5", 4000)).fragment(99, 0, true).build();
+        assert_eq!(run(&t, &first).app, App::Sip as u16);
+        let later = Frame::raw4(CLIENT, SERVER, proto::UDP, b"a=sendrecv\r\n").fragment(99, 1480, false).build();
+        let v = run(&t, &later);
+        assert_eq!((v.app, v.action, v.reason), (App::Sip as u16, Action::Drop, Reason::LaterFragment));
+        let other = Frame::raw4(CLIENT, SERVER, proto::UDP, b"x").fragment(100, 1480, false).build();
+        assert_eq!(run(&t, &other).action, Action::Pass);
+    }
+
+    #[test]
+    fn gtpu_tunnelled_calls_are_classified_by_their_inner_packet() {
+        let t = HostTables::new();
+        let inner = Frame::udp4(CLIENT, 40000, SERVER, 5060, &invite_with_sdp("10.1.0.5", 4000)).build();
+        let mut gtp = vec![0x30, 0xFF, 0, 0, 0, 0, 0, 1];
+        gtp[2..4].copy_from_slice(&((inner.len() - 14) as u16).to_be_bytes());
+        gtp.extend_from_slice(&inner[14..]);
+        let outer = Frame::udp4([172, 16, 0, 1], 2152, [172, 16, 0, 2], 2152, &gtp).build();
+        let v = run(&t, &outer);
+        assert_eq!((v.app, v.action), (App::Sip as u16, Action::Drop));
     }
 }

@@ -31,7 +31,7 @@ static REPORT_VERDICT: u8 = 0;
 pub fn voipfilter(ctx: XdpContext) -> u32 {
     let pkt = pkt::Packet::new(&ctx);
     // Parsed on the stack (the verifier keeps the bounds of stack values, not of map memory).
-    let mut h = Headers::default();
+    let mut h = Headers::zeroed();
     let verdict = match packet::parse_into(&pkt, &mut h, false) {
         Err(reason) => Verdict { app: App::Unknown as u16, action: Action::Pass, reason },
         Ok(true) => {
@@ -54,7 +54,7 @@ pub fn voipfilter(ctx: XdpContext) -> u32 {
 #[xdp]
 pub fn voipfilter_tunnel(ctx: XdpContext) -> u32 {
     let pkt = pkt::Packet::new(&ctx);
-    let mut h = Headers::default();
+    let mut h = Headers::zeroed();
     let verdict = match packet::parse_into(&pkt, &mut h, true) {
         Err(reason) => Verdict { app: App::Unknown as u16, action: Action::Pass, reason },
         Ok(_) => {

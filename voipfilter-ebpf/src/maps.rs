@@ -118,7 +118,7 @@ pub fn hand_over(h: &Headers) {
 #[inline(always)]
 pub fn handed_over() -> Option<Headers> {
     let slot = HANDOVER.get_ptr(0)?;
-    let mut h = Headers::default();
+    let mut h = Headers::zeroed();
     // SAFETY: this CPU's slot, written by the previous program of this packet.
     unsafe { copy_headers(slot, &mut h) };
     Some(h)
