@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod fmt;
 pub mod load;
 pub mod maps;
+pub mod replay;
 pub mod rulespec;
 pub mod stats;
 pub mod sys;
