@@ -18,10 +18,17 @@ pub const BPF_PSEUDO_CALL: u8 = 1;
 pub struct ProgramSection {
     pub name: String,
     pub code: Vec<u8>,
-    /// Names of the symbols its relocations point at (maps, globals, called functions).
-    pub relocated: Vec<String>,
+    /// (instruction index, symbol name) of every relocation: maps, globals, called functions.
+    pub relocated: Vec<(usize, String)>,
     /// Names of the function symbols defined in it.
     pub functions: Vec<String>,
+}
+
+impl ProgramSection {
+    /// The symbol a relocation at instruction `insn` names, if any.
+    pub fn symbol_at(&self, insn: usize) -> Option<&str> {
+        self.relocated.iter().find(|(i, _)| *i == insn).map(|(_, n)| n.as_str())
+    }
 }
 
 /// Instruction indices of BPF-to-BPF calls in `code` (little-endian BPF).
@@ -79,9 +86,9 @@ pub fn read(object: &[u8]) -> anyhow::Result<ObjectInfo> {
             continue;
         }
         let mut relocated = Vec::new();
-        for (_, rel) in sec.relocations() {
+        for (offset, rel) in sec.relocations() {
             if let RelocationTarget::Symbol(idx) = rel.target() {
-                relocated.push(file.symbol_by_index(idx)?.name()?.to_string());
+                relocated.push(((offset / 8) as usize, file.symbol_by_index(idx)?.name()?.to_string()));
             }
         }
         let functions = file
