@@ -22,7 +22,33 @@ pub fn voipfilter_bin() -> PathBuf {
             bin.display()
         );
     }
+    warn_if_stale(&bin, &profile_dir.join("deps"));
     bin
+}
+
+/// `cargo test` rebuilds the voipfilter library but not its binary: say so when the binary is
+/// older than the newest build of the library, once per test process.
+fn warn_if_stale(bin: &Path, deps: &Path) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let newest_lib = std::fs::read_dir(deps)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("libvoipfilter-"))
+            .filter_map(|e| modified(&e.path()))
+            .max();
+        if let (Some(lib), Some(b)) = (newest_lib, modified(bin))
+            && lib > b
+        {
+            eprintln!(
+                "warning: {} is older than the newest build of the voipfilter library; \
+                 if these tests fail, run `cargo build -p voipfilter` and try again",
+                bin.display()
+            );
+        }
+    });
 }
 
 /// What a finished command printed.
