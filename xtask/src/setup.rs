@@ -110,7 +110,8 @@ fn toolchain() -> anyhow::Result<()> {
         c.current_dir(cmd::workspace_root());
         c
     };
-    let list = output(rustup().args(["toolchain", "list"])).context("rustup is needed (https://rustup.rs)")?;
+    let list = output(rustup().args(["toolchain", "list"]))
+        .context("running rustup, which installs the pinned toolchain (https://rustup.rs)")?;
     if !has_toolchain(&list, TOOLCHAIN) {
         installing(&format!("rust toolchain {TOOLCHAIN} with {}", TOOLCHAIN_COMPONENTS.join(", ")));
         let mut c = rustup();
@@ -195,7 +196,7 @@ fn bpf_linker() -> anyhow::Result<()> {
         LinkerProblem::Version(v) => format!("found {v}"),
         LinkerProblem::Llvm(s) => s.clone(),
     };
-    installing(&format!("bpf-linker {BPF_LINKER_VERSION} for LLVM {LLVM_MAJOR} ({why}; takes about a minute)"));
+    installing(&format!("bpf-linker {BPF_LINKER_VERSION} for LLVM {LLVM_MAJOR} ({why}; takes a few minutes)"));
     let path_var = std::env::var_os("PATH").unwrap_or_default();
     let mut paths = vec![PathBuf::from(LLVM_PREFIX).join("bin")];
     paths.extend(std::env::split_paths(&path_var));

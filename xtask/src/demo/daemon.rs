@@ -129,8 +129,9 @@ impl Drop for Daemon {
             }
         }
         if self.pin_dir.exists() {
-            eprintln!("warning: voipfilter left {}; removing it", self.pin_dir.display());
+            // It was stopped before it finished starting (its own clean-up was not armed yet).
             lab::remove_pins(&self.pin_dir);
+            println!("removed the pins voipfilter left in {}", self.pin_dir.display());
         }
     }
 }

@@ -199,6 +199,7 @@ fn wait_for(want: u64, f: impl Fn() -> u64) -> anyhow::Result<u64> {
 }
 
 fn udp_row(lab: &Lab, far: &traffic::Far, daemon: &Daemon, k: &UdpKind) -> anyhow::Result<Row> {
+    println!("  {COUNT} x {} to udp/{}", k.name, k.port);
     let before = daemon.counters()?;
     let rx0 = far.count("udp", k.port);
     let sent = traffic::send_udp(&lab.sub, k.port, COUNT, k.payload)?;
@@ -236,6 +237,7 @@ fn udp_row(lab: &Lab, far: &traffic::Far, daemon: &Daemon, k: &UdpKind) -> anyho
 }
 
 fn tcp_blocked_row(lab: &Lab, far: &traffic::Far, daemon: &Daemon) -> anyhow::Result<Row> {
+    println!("  a TCP connection to the SIP port tcp/{TCP_SIP_PORT} (waits for the connect to time out)");
     let before = daemon.counters()?;
     let acc0 = far.count("tcp", TCP_SIP_PORT);
     let timeout = Duration::from_millis(2500);
@@ -266,6 +268,7 @@ fn tcp_blocked_row(lab: &Lab, far: &traffic::Far, daemon: &Daemon) -> anyhow::Re
 }
 
 fn tcp_echo_row(lab: &Lab, far: &traffic::Far, daemon: &Daemon) -> anyhow::Result<Row> {
+    println!("  a TCP connection to an echo server on tcp/{TCP_ECHO_PORT}");
     let before = daemon.counters()?;
     let acc0 = far.count("tcp", TCP_ECHO_PORT);
     let msg = b"ordinary tcp data through the edge\n";
