@@ -21,7 +21,7 @@ enum Task {
     /// Check prerequisites (apt packages, toolchain, bpf-linker for LLVM 22, bpffs) and install
     /// what is missing.
     Setup,
-    /// Setup, then build the workspace in release mode.
+    /// Setup, then build the workspace in release mode (target/release/voipfilter).
     Build,
     /// Setup, then run every test: host unit tests, then kernel and netns tests (needs root).
     Test,
@@ -35,8 +35,12 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Task::Setup => setup::setup(),
         Task::Build => build(),
-        Task::Test => privileges::require_kernel_privileges("test").and_then(|()| setup::setup()).and_then(|()| testrun::test()),
-        Task::Demo => privileges::require_kernel_privileges("demo").and_then(|()| setup::setup()).and_then(|()| demo::demo()),
+        Task::Test => privileges::require_kernel_privileges("test")
+            .and_then(|()| setup::setup())
+            .and_then(|()| testrun::test()),
+        Task::Demo => privileges::require_kernel_privileges("demo")
+            .and_then(|()| setup::setup())
+            .and_then(|()| demo::demo()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -49,7 +53,11 @@ fn main() -> std::process::ExitCode {
 
 fn build() -> anyhow::Result<()> {
     setup::setup()?;
-    cmd::run(cmd::cargo().args(["build", "--release", "--workspace"]))?;
-    println!("built {}", cmd::target_dir()?.join("release/voipfilter").display());
+    // The default members: every host crate (the eBPF crate is built by voipfilter/build.rs).
+    cmd::run(cmd::cargo().args(["build", "--release"]))?;
+    println!(
+        "built {}",
+        cmd::target_dir()?.join("release/voipfilter").display()
+    );
     Ok(())
 }

@@ -33,7 +33,9 @@ pub fn caps_allow_xdp(caps: u64) -> bool {
 
 /// The one-line error when `setup` must install `what` but is not root.
 pub fn install_error(root: bool, what: &str) -> Option<String> {
-    (!root).then(|| format!("voipfilter setup must install {what}: run as root (sudo -E cargo xtask setup)"))
+    (!root).then(|| {
+        format!("voipfilter setup must install {what}: run as root (sudo -E cargo xtask setup)")
+    })
 }
 
 pub fn require_root_to_install(what: &str) -> anyhow::Result<()> {
@@ -53,7 +55,9 @@ pub fn kernel_task_error(caps: u64, task: &str) -> Option<String> {
         "demo" => "the demo creates network namespaces and loads XDP programs",
         _ => "this loads XDP programs",
     };
-    Some(format!("{why}: run as root, e.g. sudo -E cargo xtask {task}"))
+    Some(format!(
+        "{why}: run as root, e.g. sudo -E cargo xtask {task}"
+    ))
 }
 
 pub fn require_kernel_privileges(task: &str) -> anyhow::Result<()> {
@@ -73,16 +77,28 @@ mod tests {
     fn root_may_run_kernel_tasks() {
         assert_eq!(kernel_task_error(ROOT_CAPS, "test"), None);
         // CAP_BPF + CAP_NET_ADMIN is enough without CAP_SYS_ADMIN; so is CAP_SYS_ADMIN + CAP_NET_ADMIN.
-        assert_eq!(kernel_task_error((1 << CAP_BPF) | (1 << CAP_NET_ADMIN), "demo"), None);
-        assert_eq!(kernel_task_error((1 << CAP_SYS_ADMIN) | (1 << CAP_NET_ADMIN), "demo"), None);
+        assert_eq!(
+            kernel_task_error((1 << CAP_BPF) | (1 << CAP_NET_ADMIN), "demo"),
+            None
+        );
+        assert_eq!(
+            kernel_task_error((1 << CAP_SYS_ADMIN) | (1 << CAP_NET_ADMIN), "demo"),
+            None
+        );
     }
 
     #[test]
     fn unprivileged_gets_one_line_hint() {
         let e = kernel_task_error(0, "test").unwrap();
-        assert_eq!(e, "kernel tests load XDP programs: run as root, e.g. sudo -E cargo xtask test");
+        assert_eq!(
+            e,
+            "kernel tests load XDP programs: run as root, e.g. sudo -E cargo xtask test"
+        );
         let e = kernel_task_error(1 << CAP_BPF, "demo").unwrap();
-        assert!(e.ends_with("sudo -E cargo xtask demo") && !e.contains('\n'), "{e}");
+        assert!(
+            e.ends_with("sudo -E cargo xtask demo") && !e.contains('\n'),
+            "{e}"
+        );
         // CAP_NET_ADMIN alone cannot load programs.
         assert!(kernel_task_error(1 << CAP_NET_ADMIN, "test").is_some());
     }

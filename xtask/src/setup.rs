@@ -58,7 +58,10 @@ fn dpkg_installed(pkg: &str) -> bool {
     Command::new("dpkg-query")
         .args(["-W", "-f=${Status}", pkg])
         .output()
-        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "install ok installed")
+        .is_ok_and(|o| {
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout).trim() == "install ok installed"
+        })
 }
 
 fn apt_packages() -> anyhow::Result<()> {
@@ -77,7 +80,9 @@ fn apt_packages() -> anyhow::Result<()> {
     let list = missing.join(" ");
     require_root_to_install(&format!("apt packages {list}"))?;
     installing(&format!("apt {list}"));
-    run(Command::new("apt-get").arg("update").env("DEBIAN_FRONTEND", "noninteractive"))?;
+    run(Command::new("apt-get")
+        .arg("update")
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
     run(Command::new("apt-get")
         .args(["install", "-y", "-q"])
         .args(&missing)
@@ -91,7 +96,9 @@ fn apt_packages() -> anyhow::Result<()> {
 
 /// Whether `rustup toolchain list` names the toolchain (`1.98.0-x86_64-unknown-linux-gnu (active)`).
 fn has_toolchain(list: &str, name: &str) -> bool {
-    list.lines().filter_map(|l| l.split_whitespace().next()).any(|t| t == name || t.starts_with(&format!("{name}-")))
+    list.lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .any(|t| t == name || t.starts_with(&format!("{name}-")))
 }
 
 /// Components from `component` missing in `rustup component list --installed` output
@@ -100,7 +107,12 @@ fn missing_components<'a>(installed: &str, wanted: &[&'a str]) -> Vec<&'a str> {
     wanted
         .iter()
         .copied()
-        .filter(|c| !installed.lines().map(str::trim).any(|l| l == *c || l.starts_with(&format!("{c}-"))))
+        .filter(|c| {
+            !installed
+                .lines()
+                .map(str::trim)
+                .any(|l| l == *c || l.starts_with(&format!("{c}-")))
+        })
         .collect()
 }
 
@@ -113,7 +125,10 @@ fn toolchain() -> anyhow::Result<()> {
     let list = output(rustup().args(["toolchain", "list"]))
         .context("running rustup, which installs the pinned toolchain (https://rustup.rs)")?;
     if !has_toolchain(&list, TOOLCHAIN) {
-        installing(&format!("rust toolchain {TOOLCHAIN} with {}", TOOLCHAIN_COMPONENTS.join(", ")));
+        installing(&format!(
+            "rust toolchain {TOOLCHAIN} with {}",
+            TOOLCHAIN_COMPONENTS.join(", ")
+        ));
         let mut c = rustup();
         c.args(["toolchain", "install", TOOLCHAIN, "--profile", "minimal"]);
         for comp in TOOLCHAIN_COMPONENTS {
@@ -121,14 +136,23 @@ fn toolchain() -> anyhow::Result<()> {
         }
         return run(&mut c);
     }
-    let installed = output(rustup().args(["component", "list", "--toolchain", TOOLCHAIN, "--installed"]))?;
+    let installed =
+        output(rustup().args(["component", "list", "--toolchain", TOOLCHAIN, "--installed"]))?;
     let missing = missing_components(&installed, TOOLCHAIN_COMPONENTS);
     if missing.is_empty() {
-        ok(&format!("rust toolchain {TOOLCHAIN} ({})", TOOLCHAIN_COMPONENTS.join(", ")));
+        ok(&format!(
+            "rust toolchain {TOOLCHAIN} ({})",
+            TOOLCHAIN_COMPONENTS.join(", ")
+        ));
         return Ok(());
     }
-    installing(&format!("rust {TOOLCHAIN} components {}", missing.join(", ")));
-    run(rustup().args(["component", "add", "--toolchain", TOOLCHAIN]).args(&missing))
+    installing(&format!(
+        "rust {TOOLCHAIN} components {}",
+        missing.join(", ")
+    ));
+    run(rustup()
+        .args(["component", "add", "--toolchain", TOOLCHAIN])
+        .args(&missing))
 }
 
 /// What is wrong with an installed bpf-linker, or `None` if it is the right one.
@@ -147,14 +171,19 @@ fn judge_linker(version: &str, ldd: &str, crates2: Option<&str>) -> Option<Linke
         return Some(LinkerProblem::Version(version.trim().to_string()));
     }
     let llvm_lines: Vec<&str> = ldd.lines().filter(|l| l.contains("libLLVM")).collect();
-    let want = [format!("libLLVM.so.{LLVM_MAJOR}"), format!("libLLVM-{LLVM_MAJOR}")];
+    let want = [
+        format!("libLLVM.so.{LLVM_MAJOR}"),
+        format!("libLLVM-{LLVM_MAJOR}"),
+    ];
     if let Some(l) = llvm_lines.first() {
         let l = l.trim();
         if !want.iter().any(|w| l.starts_with(w.as_str())) {
             return Some(LinkerProblem::Llvm(format!("linked against {l}")));
         }
         if l.contains("not found") {
-            return Some(LinkerProblem::Llvm(format!("its LLVM library is missing ({l})")));
+            return Some(LinkerProblem::Llvm(format!(
+                "its LLVM library is missing ({l})"
+            )));
         }
         return None;
     }
@@ -168,17 +197,27 @@ fn judge_linker(version: &str, ldd: &str, crates2: Option<&str>) -> Option<Linke
             rest[..end].contains(&feature)
         })
     });
-    if built_for_ours { None } else { Some(LinkerProblem::Llvm("no sign it was built for LLVM 22".into())) }
+    if built_for_ours {
+        None
+    } else {
+        Some(LinkerProblem::Llvm(
+            "no sign it was built for LLVM 22".into(),
+        ))
+    }
 }
 
 fn cargo_home() -> PathBuf {
-    std::env::var_os("CARGO_HOME").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo")
-    })
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo")
+        })
 }
 
 fn check_linker() -> (Option<PathBuf>, Option<LinkerProblem>) {
-    let Some(path) = cmd::which("bpf-linker") else { return (None, Some(LinkerProblem::Missing)) };
+    let Some(path) = cmd::which("bpf-linker") else {
+        return (None, Some(LinkerProblem::Missing));
+    };
     let version = output(Command::new(&path).arg("--version")).unwrap_or_default();
     let ldd = output(Command::new("ldd").arg(&path)).unwrap_or_default();
     let crates2 = std::fs::read_to_string(cargo_home().join(".crates2.json")).ok();
@@ -188,7 +227,9 @@ fn check_linker() -> (Option<PathBuf>, Option<LinkerProblem>) {
 
 fn bpf_linker() -> anyhow::Result<()> {
     let Some(problem) = check_linker().1 else {
-        ok(&format!("bpf-linker {BPF_LINKER_VERSION} for LLVM {LLVM_MAJOR}"));
+        ok(&format!(
+            "bpf-linker {BPF_LINKER_VERSION} for LLVM {LLVM_MAJOR}"
+        ));
         return Ok(());
     };
     let why = match &problem {
@@ -196,16 +237,26 @@ fn bpf_linker() -> anyhow::Result<()> {
         LinkerProblem::Version(v) => format!("found {v}"),
         LinkerProblem::Llvm(s) => s.clone(),
     };
-    installing(&format!("bpf-linker {BPF_LINKER_VERSION} for LLVM {LLVM_MAJOR} ({why}; takes a few minutes)"));
+    installing(&format!(
+        "bpf-linker {BPF_LINKER_VERSION} for LLVM {LLVM_MAJOR} ({why}; takes a few minutes)"
+    ));
     let path_var = std::env::var_os("PATH").unwrap_or_default();
     let mut paths = vec![PathBuf::from(LLVM_PREFIX).join("bin")];
     paths.extend(std::env::split_paths(&path_var));
     let mut c = cmd::cargo();
-    c.env("PATH", std::env::join_paths(paths).context("building PATH")?)
-        .env("LLVM_PREFIX", LLVM_PREFIX)
-        .arg(format!("+{TOOLCHAIN}"))
-        .args(["install", &format!("bpf-linker@{BPF_LINKER_VERSION}"), "--locked", "--no-default-features"])
-        .args(["--features", &format!("llvm-{LLVM_MAJOR}")]);
+    c.env(
+        "PATH",
+        std::env::join_paths(paths).context("building PATH")?,
+    )
+    .env("LLVM_PREFIX", LLVM_PREFIX)
+    .arg(format!("+{TOOLCHAIN}"))
+    .args([
+        "install",
+        &format!("bpf-linker@{BPF_LINKER_VERSION}"),
+        "--locked",
+        "--no-default-features",
+    ])
+    .args(["--features", &format!("llvm-{LLVM_MAJOR}")]);
     if problem != LinkerProblem::Missing {
         c.arg("--force");
     }
@@ -213,7 +264,9 @@ fn bpf_linker() -> anyhow::Result<()> {
     let bin = cargo_home().join("bin");
     match check_linker() {
         (_, None) => {
-            ok(&format!("bpf-linker {BPF_LINKER_VERSION} for LLVM {LLVM_MAJOR} (installed)"));
+            ok(&format!(
+                "bpf-linker {BPF_LINKER_VERSION} for LLVM {LLVM_MAJOR} (installed)"
+            ));
             Ok(())
         }
         (Some(p), Some(problem)) => bail!(
@@ -222,14 +275,19 @@ fn bpf_linker() -> anyhow::Result<()> {
             p.display(),
             bin.display()
         ),
-        (None, Some(_)) => bail!("installed bpf-linker, but it is not in PATH: add {} to PATH", bin.display()),
+        (None, Some(_)) => bail!(
+            "installed bpf-linker, but it is not in PATH: add {} to PATH",
+            bin.display()
+        ),
     }
 }
 
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 
 pub fn is_bpffs(path: &Path) -> bool {
-    let Ok(c) = CString::new(path.as_os_str().as_encoded_bytes()) else { return false };
+    let Ok(c) = CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
     // SAFETY: a zeroed statfs is a valid out-parameter.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: valid NUL-terminated path and out-pointer.
@@ -261,17 +319,29 @@ mod tests {
             Some(LinkerProblem::Version("bpf-linker 0.12.1".into()))
         );
         let ldd_21 = LDD_22.replace("so.22.1", "so.21.1");
-        assert!(matches!(judge_linker("bpf-linker 0.13.0", &ldd_21, None), Some(LinkerProblem::Llvm(_))));
+        assert!(matches!(
+            judge_linker("bpf-linker 0.13.0", &ldd_21, None),
+            Some(LinkerProblem::Llvm(_))
+        ));
         let gone = "\tlibLLVM.so.22.1 => not found\n";
-        assert!(matches!(judge_linker("bpf-linker 0.13.0", gone, None), Some(LinkerProblem::Llvm(_))));
-        assert!(matches!(judge_linker("", "", None), Some(LinkerProblem::Version(_))));
+        assert!(matches!(
+            judge_linker("bpf-linker 0.13.0", gone, None),
+            Some(LinkerProblem::Llvm(_))
+        ));
+        assert!(matches!(
+            judge_linker("", "", None),
+            Some(LinkerProblem::Version(_))
+        ));
     }
 
     #[test]
     fn static_linker_is_judged_by_cargo_record() {
         let static_ldd = "\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6\n";
         let ours = r#"{"installs":{"bpf-linker 0.13.0 (registry+https://github.com/rust-lang/crates.io-index)":{"version_req":"=0.13.0","bins":["bpf-linker"],"features":["llvm-22"],"all_features":false}}}"#;
-        assert_eq!(judge_linker("bpf-linker 0.13.0", static_ldd, Some(ours)), None);
+        assert_eq!(
+            judge_linker("bpf-linker 0.13.0", static_ldd, Some(ours)),
+            None
+        );
         let default = ours.replace("llvm-22", "llvm-23");
         assert!(judge_linker("bpf-linker 0.13.0", static_ldd, Some(&default)).is_some());
         assert!(judge_linker("bpf-linker 0.13.0", static_ldd, None).is_some());
@@ -284,6 +354,9 @@ mod tests {
         assert!(!has_toolchain(list, "1.98.1"));
         assert!(!has_toolchain("1.98.0x-foo\n", "1.98.0"));
         let comps = "cargo-x86_64-unknown-linux-gnu\nclippy-x86_64-unknown-linux-gnu\nrust-src\nrust-std-x86_64-unknown-linux-gnu\n";
-        assert_eq!(missing_components(comps, &["rust-src", "clippy", "rustfmt"]), vec!["rustfmt"]);
+        assert_eq!(
+            missing_components(comps, &["rust-src", "clippy", "rustfmt"]),
+            vec!["rustfmt"]
+        );
     }
 }

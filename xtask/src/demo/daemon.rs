@@ -38,21 +38,35 @@ impl Daemon {
     /// /sys/fs/bpf and the CLI (run the same way) finds the pins.
     fn command(bin: &Path, netns: &str, pin_dir: &Path) -> Command {
         let mut c = Command::new("nsenter");
-        c.arg(format!("--net=/var/run/netns/{netns}")).arg("--").arg(bin).arg("--pin-dir").arg(pin_dir);
+        c.arg(format!("--net=/var/run/netns/{netns}"))
+            .arg("--")
+            .arg(bin)
+            .arg("--pin-dir")
+            .arg(pin_dir);
         c
     }
 
     /// Starts `voipfilter run` on `ifaces` and waits until it logs that it is running.
-    pub fn start(bin: &Path, netns: &str, pin_dir: &Path, ifaces: &[&str]) -> anyhow::Result<Daemon> {
+    pub fn start(
+        bin: &Path,
+        netns: &str,
+        pin_dir: &Path,
+        ifaces: &[&str],
+    ) -> anyhow::Result<Daemon> {
         let mut c = Daemon::command(bin, netns, pin_dir);
         c.arg("run");
         for i in ifaces {
             c.args(["-i", i]);
         }
         // Own process group: Ctrl-C reaches only xtask, which then stops the daemon itself.
-        c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+        c.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
         println!("$ {}", describe(&c));
-        let mut child = c.spawn().with_context(|| format!("could not start `{}`", describe(&c)))?;
+        let mut child = c
+            .spawn()
+            .with_context(|| format!("could not start `{}`", describe(&c)))?;
         let (tx, rx) = mpsc::channel();
         if let Some(o) = child.stdout.take() {
             forward(o, tx.clone());
@@ -60,11 +74,19 @@ impl Daemon {
         if let Some(e) = child.stderr.take() {
             forward(e, tx);
         }
-        let mut d = Daemon { child: Some(child), bin: bin.to_path_buf(), netns: netns.to_string(), pin_dir: pin_dir.to_path_buf() };
+        let mut d = Daemon {
+            child: Some(child),
+            bin: bin.to_path_buf(),
+            netns: netns.to_string(),
+            pin_dir: pin_dir.to_path_buf(),
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             interrupt::check()?;
-            if rx.recv_timeout(Duration::from_millis(100)).is_ok_and(|l| l.contains("] running")) {
+            if rx
+                .recv_timeout(Duration::from_millis(100))
+                .is_ok_and(|l| l.contains("] running"))
+            {
                 return Ok(d);
             }
             if let Some(child) = d.child.as_mut()
@@ -94,10 +116,17 @@ impl Daemon {
 
     /// Sends SIGTERM and waits for a clean exit.
     pub fn stop(&mut self) -> anyhow::Result<()> {
-        let Some(mut child) = self.child.take() else { bail!("voipfilter is not running") };
+        let Some(mut child) = self.child.take() else {
+            bail!("voipfilter is not running")
+        };
         println!("stopping voipfilter (SIGTERM to pid {})", child.id());
-        terminate(&mut child, Duration::from_secs(10))
-            .and_then(|s| if s.success() { Ok(()) } else { bail!("voipfilter exited with {s} after SIGTERM") })
+        terminate(&mut child, Duration::from_secs(10)).and_then(|s| {
+            if s.success() {
+                Ok(())
+            } else {
+                bail!("voipfilter exited with {s} after SIGTERM")
+            }
+        })
     }
 }
 
@@ -114,7 +143,10 @@ fn terminate(child: &mut Child, grace: Duration) -> anyhow::Result<std::process:
         if Instant::now() > deadline {
             let _ = child.kill();
             let s = child.wait().context("waiting for voipfilter")?;
-            bail!("voipfilter did not exit within {} s of SIGTERM; killed it ({s})", grace.as_secs());
+            bail!(
+                "voipfilter did not exit within {} s of SIGTERM; killed it ({s})",
+                grace.as_secs()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -131,7 +163,10 @@ impl Drop for Daemon {
         if self.pin_dir.exists() {
             // It was stopped before it finished starting (its own clean-up was not armed yet).
             lab::remove_pins(&self.pin_dir);
-            println!("removed the pins voipfilter left in {}", self.pin_dir.display());
+            println!(
+                "removed the pins voipfilter left in {}",
+                self.pin_dir.display()
+            );
         }
     }
 }
@@ -143,10 +178,16 @@ pub struct Counters(pub BTreeMap<(String, String), u64>);
 impl Counters {
     pub fn from_stats_json(text: &str) -> anyhow::Result<Counters> {
         let v: Value = serde_json::from_str(text).context("parsing `voipfilter stats --json`")?;
-        let apps = v["apps"].as_array().context("`voipfilter stats --json` has no \"apps\" list")?;
+        let apps = v["apps"]
+            .as_array()
+            .context("`voipfilter stats --json` has no \"apps\" list")?;
         let mut m = BTreeMap::new();
         for a in apps {
-            let (Some(app), Some(action), Some(n)) = (a["app"].as_str(), a["action"].as_str(), a["packets"].as_u64()) else {
+            let (Some(app), Some(action), Some(n)) = (
+                a["app"].as_str(),
+                a["action"].as_str(),
+                a["packets"].as_u64(),
+            ) else {
                 bail!("unexpected entry in `voipfilter stats --json` apps: {a}");
             };
             *m.entry((app.to_string(), action.to_string())).or_default() += n;
@@ -159,14 +200,23 @@ impl Counters {
         Counters(
             self.0
                 .iter()
-                .map(|(k, &n)| (k.clone(), n.saturating_sub(before.0.get(k).copied().unwrap_or(0))))
+                .map(|(k, &n)| {
+                    (
+                        k.clone(),
+                        n.saturating_sub(before.0.get(k).copied().unwrap_or(0)),
+                    )
+                })
                 .filter(|&(_, n)| n > 0)
                 .collect(),
         )
     }
 
     pub fn action(&self, action: &str) -> u64 {
-        self.0.iter().filter(|((_, a), _)| a == action).map(|(_, n)| n).sum()
+        self.0
+            .iter()
+            .filter(|((_, a), _)| a == action)
+            .map(|(_, n)| n)
+            .sum()
     }
 
     pub fn dropped(&self) -> u64 {
@@ -184,8 +234,16 @@ impl Counters {
 
     /// "sip drop 20, unknown pass 3".
     pub fn describe(&self) -> String {
-        let parts: Vec<String> = self.0.iter().map(|((app, action), n)| format!("{app} {action} {n}")).collect();
-        if parts.is_empty() { "nothing counted".into() } else { parts.join(", ") }
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|((app, action), n)| format!("{app} {action} {n}"))
+            .collect();
+        if parts.is_empty() {
+            "nothing counted".into()
+        } else {
+            parts.join(", ")
+        }
     }
 }
 

@@ -59,8 +59,12 @@ pub struct Lab {
 
 impl Lab {
     pub fn create(pid: u32) -> anyhow::Result<Lab> {
-        let mut lab =
-            Lab { sub: ns_name("sub", pid), edge: ns_name("edge", pid), far: ns_name("far", pid), created: Vec::new() };
+        let mut lab = Lab {
+            sub: ns_name("sub", pid),
+            edge: ns_name("edge", pid),
+            far: ns_name("far", pid),
+            created: Vec::new(),
+        };
         println!("creating namespaces {}, {}, {}", lab.sub, lab.edge, lab.far);
         for ns in [lab.sub.clone(), lab.edge.clone(), lab.far.clone()] {
             ip(&["netns", "add", &ns])?;
@@ -72,10 +76,13 @@ impl Lab {
         }
         in_netns(&lab.edge, || write_sysctl("net/ipv4/ip_forward", "1"))?;
         let (sub, edge, far) = (lab.sub.as_str(), lab.edge.as_str(), lab.far.as_str());
-        for (ns, mac, peer, peer_mac) in [(sub, MAC_SUB, EDGE_SUB_IF, MAC_EDGE_SUB), (far, MAC_FAR, EDGE_FAR_IF, MAC_EDGE_FAR)] {
+        for (ns, mac, peer, peer_mac) in [
+            (sub, MAC_SUB, EDGE_SUB_IF, MAC_EDGE_SUB),
+            (far, MAC_FAR, EDGE_FAR_IF, MAC_EDGE_FAR),
+        ] {
             ip(&[
-                "-n", ns, "link", "add", HOST_IF, "address", mac, "type", "veth", "peer", "name", peer, "address", peer_mac,
-                "netns", edge,
+                "-n", ns, "link", "add", HOST_IF, "address", mac, "type", "veth", "peer", "name",
+                peer, "address", peer_mac, "netns", edge,
             ])?;
         }
         let cidr = |a: Ipv4Addr| format!("{a}/24");
@@ -88,20 +95,49 @@ impl Lab {
             ip(&["-n", ns, "addr", "add", &cidr(addr), "dev", dev])?;
             ip(&["-n", ns, "link", "set", dev, "up"])?;
             let n = neigh.to_string();
-            ip(&["-n", ns, "neigh", "replace", &n, "lladdr", neigh_mac, "dev", dev, "nud", "permanent"])?;
+            ip(&[
+                "-n",
+                ns,
+                "neigh",
+                "replace",
+                &n,
+                "lladdr",
+                neigh_mac,
+                "dev",
+                dev,
+                "nud",
+                "permanent",
+            ])?;
         }
         for ns in [sub, edge, far] {
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
         }
-        ip(&["-n", sub, "route", "add", "default", "via", &EDGE_SUB_IP.to_string()])?;
-        ip(&["-n", far, "route", "add", "default", "via", &EDGE_FAR_IP.to_string()])?;
+        ip(&[
+            "-n",
+            sub,
+            "route",
+            "add",
+            "default",
+            "via",
+            &EDGE_SUB_IP.to_string(),
+        ])?;
+        ip(&[
+            "-n",
+            far,
+            "route",
+            "add",
+            "default",
+            "via",
+            &EDGE_FAR_IP.to_string(),
+        ])?;
         Ok(lab)
     }
 
     /// Whether an XDP program is attached to `dev` in the edge namespace (`ip link` shows
     /// `xdp`, `xdpgeneric` or `prog/xdp`).
     pub fn edge_has_xdp(&self, dev: &str) -> anyhow::Result<bool> {
-        let out = output(Command::new("ip").args(["-n", &self.edge, "-d", "link", "show", "dev", dev]))?;
+        let out =
+            output(Command::new("ip").args(["-n", &self.edge, "-d", "link", "show", "dev", dev]))?;
         Ok(out.contains("xdp"))
     }
 }
@@ -124,10 +160,17 @@ pub fn remove_stale() {
     if let Ok(dir) = std::fs::read_dir(NETNS_DIR) {
         for e in dir.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let Some(pid) = ROLES.iter().find_map(|r| name.strip_prefix(&format!("vfd-{r}-"))) else { continue };
+            let Some(pid) = ROLES
+                .iter()
+                .find_map(|r| name.strip_prefix(&format!("vfd-{r}-")))
+            else {
+                continue;
+            };
             if pid.parse::<u32>().is_ok() && !alive(pid) {
                 match ip(&["netns", "del", &name]) {
-                    Ok(()) => println!("removed namespace {name} left by an earlier demo (pid {pid} is gone)"),
+                    Ok(()) => println!(
+                        "removed namespace {name} left by an earlier demo (pid {pid} is gone)"
+                    ),
                     Err(e) => eprintln!("warning: could not remove stale namespace {name}: {e:#}"),
                 }
             }
@@ -136,10 +179,15 @@ pub fn remove_stale() {
     if let Ok(dir) = std::fs::read_dir("/sys/fs/bpf") {
         for e in dir.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let Some(pid) = name.strip_prefix("voipfilter-demo-") else { continue };
+            let Some(pid) = name.strip_prefix("voipfilter-demo-") else {
+                continue;
+            };
             if pid.parse::<u32>().is_ok() && !alive(pid) {
                 remove_pins(&e.path());
-                println!("removed pins {} left by an earlier demo (pid {pid} is gone)", e.path().display());
+                println!(
+                    "removed pins {} left by an earlier demo (pid {pid} is gone)",
+                    e.path().display()
+                );
             }
         }
     }
@@ -157,7 +205,10 @@ pub fn remove_pins(dir: &Path) {
 
 /// Runs `f` on a thread that has entered network namespace `ns`. Sockets opened there stay in
 /// `ns` and can be used from any thread afterwards (setns affects only the calling thread).
-pub fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> anyhow::Result<T> + Send) -> anyhow::Result<T> {
+pub fn in_netns<T: Send>(
+    ns: &str,
+    f: impl FnOnce() -> anyhow::Result<T> + Send,
+) -> anyhow::Result<T> {
     std::thread::scope(|s| {
         s.spawn(|| {
             enter(ns)?;
@@ -173,7 +224,8 @@ fn enter(ns: &str) -> anyhow::Result<()> {
     let f = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
     // SAFETY: a valid namespace fd; affects only this thread.
     if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("entering network namespace {ns}"));
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("entering network namespace {ns}"));
     }
     Ok(())
 }
@@ -181,10 +233,16 @@ fn enter(ns: &str) -> anyhow::Result<()> {
 /// Writes a sysctl of the calling thread's network namespace (/proc/sys/net follows the thread).
 fn write_sysctl(key: &str, value: &str) -> anyhow::Result<()> {
     let path = Path::new("/proc/sys").join(key);
-    std::fs::write(&path, value).with_context(|| format!("writing {value} to {}", path.display()))?;
-    let back = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    std::fs::write(&path, value)
+        .with_context(|| format!("writing {value} to {}", path.display()))?;
+    let back =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     if back.trim() != value {
-        return Err(anyhow!("{} is {} after writing {value}", path.display(), back.trim()));
+        return Err(anyhow!(
+            "{} is {} after writing {value}",
+            path.display(),
+            back.trim()
+        ));
     }
     Ok(())
 }

@@ -39,11 +39,36 @@ struct UdpKind {
 }
 
 const UDP_KINDS: &[UdpKind] = &[
-    UdpKind { name: "SIP INVITE", port: 5060, payload: traffic::sip_invite, expect: Expect::Drop },
-    UdpKind { name: "IAX2 NEW", port: 4569, payload: traffic::iax2_new, expect: Expect::Drop },
-    UdpKind { name: "STUN binding request", port: 3478, payload: traffic::stun_binding, expect: Expect::Drop },
-    UdpKind { name: "DNS query", port: 53, payload: traffic::dns_query, expect: Expect::Pass },
-    UdpKind { name: "application data", port: 8080, payload: traffic::app_data, expect: Expect::Pass },
+    UdpKind {
+        name: "SIP INVITE",
+        port: 5060,
+        payload: traffic::sip_invite,
+        expect: Expect::Drop,
+    },
+    UdpKind {
+        name: "IAX2 NEW",
+        port: 4569,
+        payload: traffic::iax2_new,
+        expect: Expect::Drop,
+    },
+    UdpKind {
+        name: "STUN binding request",
+        port: 3478,
+        payload: traffic::stun_binding,
+        expect: Expect::Drop,
+    },
+    UdpKind {
+        name: "DNS query",
+        port: 53,
+        payload: traffic::dns_query,
+        expect: Expect::Pass,
+    },
+    UdpKind {
+        name: "application data",
+        port: 8080,
+        payload: traffic::app_data,
+        expect: Expect::Pass,
+    },
 ];
 const TCP_SIP_PORT: u16 = 5060;
 const TCP_ECHO_PORT: u16 = 8080;
@@ -72,7 +97,9 @@ pub fn demo() -> anyhow::Result<()> {
     let leftovers = leftovers(pid);
     match (result, leftovers) {
         (Ok(()), None) => {
-            println!("\ndemo finished: counters agree with the traffic, and nothing is left behind");
+            println!(
+                "\ndemo finished: counters agree with the traffic, and nothing is left behind"
+            );
             Ok(())
         }
         (Ok(()), Some(l)) => bail!("demo cleanup incomplete: {l}"),
@@ -99,10 +126,17 @@ fn simulate(bin: &Path, pid: u32) -> anyhow::Result<()> {
     let lab = Lab::create(pid)?;
     print_topology(&lab);
     let udp_ports: Vec<u16> = UDP_KINDS.iter().map(|k| k.port).collect();
-    let far = traffic::Far::start(&lab.far, &udp_ports, &[(TCP_SIP_PORT, false), (TCP_ECHO_PORT, true)])?;
+    let far = traffic::Far::start(
+        &lab.far,
+        &udp_ports,
+        &[(TCP_SIP_PORT, false), (TCP_ECHO_PORT, true)],
+    )?;
     for dev in [EDGE_SUB_IF, EDGE_FAR_IF] {
         if lab.edge_has_xdp(dev)? {
-            bail!("{dev} in {} has an XDP program before voipfilter started", lab.edge);
+            bail!(
+                "{dev} in {} has an XDP program before voipfilter started",
+                lab.edge
+            );
         }
     }
     let pin_dir = PathBuf::from(lab::pin_dir(pid));
@@ -113,7 +147,11 @@ fn simulate(bin: &Path, pid: u32) -> anyhow::Result<()> {
         }
     }
 
-    println!("\nsending traffic from the subscriber ({}) to the far side ({}):", lab::SUB_IP, lab::FAR_IP);
+    println!(
+        "\nsending traffic from the subscriber ({}) to the far side ({}):",
+        lab::SUB_IP,
+        lab::FAR_IP
+    );
     let mut rows = Vec::new();
     for k in UDP_KINDS {
         rows.push(udp_row(&lab, &far, &daemon, k)?);
@@ -130,7 +168,10 @@ fn simulate(bin: &Path, pid: u32) -> anyhow::Result<()> {
 
     daemon.stop()?;
     if pin_dir.exists() {
-        bail!("voipfilter exited but left its pins in {}", pin_dir.display());
+        bail!(
+            "voipfilter exited but left its pins in {}",
+            pin_dir.display()
+        );
     }
     println!("pins under {} are gone", pin_dir.display());
     for dev in [EDGE_SUB_IF, EDGE_FAR_IF] {
@@ -145,28 +186,51 @@ fn simulate(bin: &Path, pid: u32) -> anyhow::Result<()> {
 
     let bad: Vec<&Row> = rows.iter().filter(|r| !r.ok).collect();
     if !bad.is_empty() {
-        let list: Vec<String> = bad.iter().map(|r| format!("{}: {}", r.traffic, r.note)).collect();
-        bail!("voipfilter's counters disagree with the traffic: {}", list.join("; "));
+        let list: Vec<String> = bad
+            .iter()
+            .map(|r| format!("{}: {}", r.traffic, r.note))
+            .collect();
+        bail!(
+            "voipfilter's counters disagree with the traffic: {}",
+            list.join("; ")
+        );
     }
     Ok(())
 }
 
 fn print_topology(lab: &Lab) {
     let sub = format!("eth0 {}", lab::SUB_IP);
-    let edge = format!("{EDGE_SUB_IF} {} | {EDGE_FAR_IF} {}", lab::EDGE_SUB_IP, lab::EDGE_FAR_IP);
+    let edge = format!(
+        "{EDGE_SUB_IF} {} | {EDGE_FAR_IF} {}",
+        lab::EDGE_SUB_IP,
+        lab::EDGE_FAR_IP
+    );
     let far = format!("eth0 {}", lab::FAR_IP);
     let w = edge.len();
     println!();
-    println!("  {:<18}          {:<w$}          far side", "subscriber", "edge");
-    println!("  {:<18}          {:<w$}          {}", lab.sub, lab.edge, lab.far);
+    println!(
+        "  {:<18}          {:<w$}          far side",
+        "subscriber", "edge"
+    );
+    println!(
+        "  {:<18}          {:<w$}          {}",
+        lab.sub, lab.edge, lab.far
+    );
     println!("  {sub:<18} <-veth-> {edge} <-veth-> {far}");
-    println!("  {:<18}          voipfilter (XDP) on both, built-in rules", "");
+    println!(
+        "  {:<18}          voipfilter (XDP) on both, built-in rules",
+        ""
+    );
     println!();
 }
 
 /// Waits until the counters have moved past `enough` and stopped changing, and returns what was
 /// counted since `before`.
-fn settle(daemon: &Daemon, before: &Counters, enough: impl Fn(&Counters) -> bool) -> anyhow::Result<Counters> {
+fn settle(
+    daemon: &Daemon,
+    before: &Counters,
+    enough: impl Fn(&Counters) -> bool,
+) -> anyhow::Result<Counters> {
     let start = Instant::now();
     let mut last = daemon.counters()?;
     let mut stable_since = Instant::now();
@@ -211,21 +275,38 @@ fn udp_row(lab: &Lab, far: &traffic::Far, daemon: &Daemon, k: &UdpKind) -> anyho
     let (dropped, passed) = (d.dropped(), d.passed());
     let mut problems = Vec::new();
     if d.total() != sent {
-        problems.push(format!("voipfilter counted {} packets for {sent} sent", d.total()));
+        problems.push(format!(
+            "voipfilter counted {} packets for {sent} sent",
+            d.total()
+        ));
     }
     if sent != delivered + dropped {
-        problems.push(format!("{sent} sent != {delivered} delivered + {dropped} dropped"));
+        problems.push(format!(
+            "{sent} sent != {delivered} delivered + {dropped} dropped"
+        ));
     }
     if delivered != passed {
-        problems.push(format!("{passed} passed by voipfilter but {delivered} delivered"));
+        problems.push(format!(
+            "{passed} passed by voipfilter but {delivered} delivered"
+        ));
     }
     match k.expect {
-        Expect::Drop if dropped != sent => problems.push(format!("the built-in rules drop udp/{}, but {dropped} of {sent} were dropped", k.port)),
-        Expect::Pass if passed != sent => problems.push(format!("no rule covers udp/{}, but {passed} of {sent} were passed", k.port)),
+        Expect::Drop if dropped != sent => problems.push(format!(
+            "the built-in rules drop udp/{}, but {dropped} of {sent} were dropped",
+            k.port
+        )),
+        Expect::Pass if passed != sent => problems.push(format!(
+            "no rule covers udp/{}, but {passed} of {sent} were passed",
+            k.port
+        )),
         _ => {}
     }
     let ok = problems.is_empty();
-    let note = if ok { format!("{sent} sent = {delivered} delivered + {dropped} dropped") } else { problems.join("; ") };
+    let note = if ok {
+        format!("{sent} sent = {delivered} delivered + {dropped} dropped")
+    } else {
+        problems.join("; ")
+    };
     Ok(Row {
         traffic: format!("{} udp/{}", k.name, k.port),
         sent: sent.to_string(),
@@ -237,7 +318,9 @@ fn udp_row(lab: &Lab, far: &traffic::Far, daemon: &Daemon, k: &UdpKind) -> anyho
 }
 
 fn tcp_blocked_row(lab: &Lab, far: &traffic::Far, daemon: &Daemon) -> anyhow::Result<Row> {
-    println!("  a TCP connection to the SIP port tcp/{TCP_SIP_PORT} (waits for the connect to time out)");
+    println!(
+        "  a TCP connection to the SIP port tcp/{TCP_SIP_PORT} (waits for the connect to time out)"
+    );
     let before = daemon.counters()?;
     let acc0 = far.count("tcp", TCP_SIP_PORT);
     let timeout = Duration::from_millis(2500);
@@ -247,15 +330,21 @@ fn tcp_blocked_row(lab: &Lab, far: &traffic::Far, daemon: &Daemon) -> anyhow::Re
     let (dropped, passed) = (d.dropped(), d.passed());
     let connect = match &outcome {
         Ok(_) => "connected".to_string(),
-        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => format!("no answer in {:.1} s", timeout.as_secs_f64()),
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            format!("no answer in {:.1} s", timeout.as_secs_f64())
+        }
         Err(e) => format!("connect failed: {e}"),
     };
     drop(outcome);
     let ok = connect.starts_with("no answer") && accepted == 0 && dropped >= 1 && passed == 0;
     let note = if ok {
-        format!("{connect}; all {dropped} SYNs (with retransmissions) dropped, none reached the far side")
+        format!(
+            "{connect}; all {dropped} SYNs (with retransmissions) dropped, none reached the far side"
+        )
     } else {
-        format!("the built-in rules drop tcp/{TCP_SIP_PORT}, but: {connect}, {accepted} accepted, {dropped} dropped, {passed} passed")
+        format!(
+            "the built-in rules drop tcp/{TCP_SIP_PORT}, but: {connect}, {accepted} accepted, {dropped} dropped, {passed} passed"
+        )
     };
     Ok(Row {
         traffic: format!("SIP over TCP tcp/{TCP_SIP_PORT}"),
@@ -281,7 +370,12 @@ fn tcp_echo_row(lab: &Lab, far: &traffic::Far, daemon: &Daemon) -> anyhow::Resul
     let ok = echo_ok && accepted == 1 && dropped == 0 && passed >= 8;
     let note = match &echo {
         _ if ok => format!("echo intact; {passed} segments passed (both directions), none dropped"),
-        Ok(b) => format!("echo {} ({} of {} bytes); {accepted} accepted, {dropped} dropped, {passed} passed", if echo_ok { "intact" } else { "differs" }, b.len(), msg.len()),
+        Ok(b) => format!(
+            "echo {} ({} of {} bytes); {accepted} accepted, {dropped} dropped, {passed} passed",
+            if echo_ok { "intact" } else { "differs" },
+            b.len(),
+            msg.len()
+        ),
         Err(e) => format!("{e:#}; {accepted} accepted, {dropped} dropped, {passed} passed"),
     };
     Ok(Row {
@@ -326,7 +420,12 @@ mod tests {
         // VoIP kinds sit on default-rule ports; ordinary kinds on ports no default rule covers.
         let voip = [5060, 4569, 3478];
         for k in UDP_KINDS {
-            assert_eq!(k.expect == Expect::Drop, voip.contains(&k.port), "{}", k.name);
+            assert_eq!(
+                k.expect == Expect::Drop,
+                voip.contains(&k.port),
+                "{}",
+                k.name
+            );
         }
     }
 }

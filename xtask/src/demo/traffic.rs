@@ -95,10 +95,15 @@ impl Far {
     /// Opens UDP receivers on `udp` ports and TCP listeners on `tcp` ports (`true`: echo what
     /// arrives) at [`FAR_IP`] in namespace `ns`.
     pub fn start(ns: &str, udp: &[u16], tcp: &[(u16, bool)]) -> anyhow::Result<Far> {
-        let mut far = Far { ports: Vec::new(), stop: Arc::new(AtomicBool::new(false)), threads: Vec::new() };
+        let mut far = Far {
+            ports: Vec::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+            threads: Vec::new(),
+        };
         for &port in udp {
             let sock = in_netns(ns, || {
-                UdpSocket::bind(SocketAddrV4::new(FAR_IP, port)).with_context(|| format!("binding udp {FAR_IP}:{port}"))
+                UdpSocket::bind(SocketAddrV4::new(FAR_IP, port))
+                    .with_context(|| format!("binding udp {FAR_IP}:{port}"))
             })?;
             sock.set_read_timeout(Some(Duration::from_millis(100)))?;
             let count = Arc::new(AtomicU64::new(0));
@@ -111,11 +116,16 @@ impl Far {
                     }
                 }
             }));
-            far.ports.push(Port { proto: "udp", port, count });
+            far.ports.push(Port {
+                proto: "udp",
+                port,
+                count,
+            });
         }
         for &(port, echo) in tcp {
             let l = in_netns(ns, || {
-                TcpListener::bind(SocketAddrV4::new(FAR_IP, port)).with_context(|| format!("listening on tcp {FAR_IP}:{port}"))
+                TcpListener::bind(SocketAddrV4::new(FAR_IP, port))
+                    .with_context(|| format!("listening on tcp {FAR_IP}:{port}"))
             })?;
             l.set_nonblocking(true)?;
             let count = Arc::new(AtomicU64::new(0));
@@ -129,12 +139,18 @@ impl Far {
                                 echo_until_eof(s);
                             }
                         }
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                            std::thread::sleep(Duration::from_millis(20))
+                        }
                         Err(_) => std::thread::sleep(Duration::from_millis(20)),
                     }
                 }
             }));
-            far.ports.push(Port { proto: "tcp", port, count });
+            far.ports.push(Port {
+                proto: "tcp",
+                port,
+                count,
+            });
         }
         Ok(far)
     }
@@ -170,14 +186,22 @@ impl Drop for Far {
 
 /// Sends `n` datagrams built by `payload(i, source_port)` from the subscriber to the far side's
 /// `port`; returns how many were sent.
-pub fn send_udp(sub_ns: &str, port: u16, n: u32, payload: fn(u32, u16) -> Vec<u8>) -> anyhow::Result<u64> {
-    let sock = in_netns(sub_ns, || UdpSocket::bind(SocketAddrV4::new(SUB_IP, 0)).context("binding a udp socket"))?;
+pub fn send_udp(
+    sub_ns: &str,
+    port: u16,
+    n: u32,
+    payload: fn(u32, u16) -> Vec<u8>,
+) -> anyhow::Result<u64> {
+    let sock = in_netns(sub_ns, || {
+        UdpSocket::bind(SocketAddrV4::new(SUB_IP, 0)).context("binding a udp socket")
+    })?;
     let sport = sock.local_addr()?.port();
     let to = SocketAddrV4::new(FAR_IP, port);
     let mut sent = 0;
     for i in 0..n {
         interrupt::check()?;
-        sock.send_to(&payload(i, sport), to).with_context(|| format!("sending to udp {to}"))?;
+        sock.send_to(&payload(i, sport), to)
+            .with_context(|| format!("sending to udp {to}"))?;
         sent += 1;
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -185,7 +209,11 @@ pub fn send_udp(sub_ns: &str, port: u16, n: u32, payload: fn(u32, u16) -> Vec<u8
 }
 
 /// Connects from the subscriber to the far side's TCP `port`; the connect's outcome.
-pub fn tcp_connect(sub_ns: &str, port: u16, timeout: Duration) -> anyhow::Result<std::io::Result<TcpStream>> {
+pub fn tcp_connect(
+    sub_ns: &str,
+    port: u16,
+    timeout: Duration,
+) -> anyhow::Result<std::io::Result<TcpStream>> {
     let to = SocketAddr::V4(SocketAddrV4::new(FAR_IP, port));
     in_netns(sub_ns, || Ok(TcpStream::connect_timeout(&to, timeout)))
 }
@@ -197,7 +225,8 @@ pub fn tcp_echo(sub_ns: &str, port: u16, msg: &[u8]) -> anyhow::Result<Vec<u8>> 
         .with_context(|| format!("connecting to tcp {FAR_IP}:{port}"))?;
     s.set_read_timeout(Some(Duration::from_secs(3)))?;
     s.write_all(msg).context("sending on the echo connection")?;
-    s.shutdown(Shutdown::Write).context("half-closing the echo connection")?;
+    s.shutdown(Shutdown::Write)
+        .context("half-closing the echo connection")?;
     let mut back = Vec::new();
     s.read_to_end(&mut back).context("reading the echo")?;
     Ok(back)
@@ -210,16 +239,27 @@ mod tests {
     #[test]
     fn payloads_are_well_formed() {
         let sip = String::from_utf8(sip_invite(3, 40000)).unwrap();
-        assert!(sip.starts_with("INVITE sip:bob@10.201.2.2 SIP/2.0\r\n") && sip.ends_with("\r\n\r\n"), "{sip}");
+        assert!(
+            sip.starts_with("INVITE sip:bob@10.201.2.2 SIP/2.0\r\n") && sip.ends_with("\r\n\r\n"),
+            "{sip}"
+        );
         assert!(sip.contains("Via: SIP/2.0/UDP 10.201.1.2:40000;branch=z9hG4bK"));
 
         let iax = iax2_new(5, 0);
         assert_eq!(&iax[..2], &[0x80, 0x05], "F bit and source call number");
-        assert_eq!((iax[10], iax[11]), (0x06, 0x01), "frame type IAX, subclass NEW");
+        assert_eq!(
+            (iax[10], iax[11]),
+            (0x06, 0x01),
+            "frame type IAX, subclass NEW"
+        );
 
         let stun = stun_binding(1, 0);
         assert_eq!(stun.len(), 20, "header only");
-        assert_eq!(&stun[..8], &[0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42], "binding request, length 0, magic cookie");
+        assert_eq!(
+            &stun[..8],
+            &[0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42],
+            "binding request, length 0, magic cookie"
+        );
 
         let dns = dns_query(7, 0);
         assert_eq!(&dns[..6], &[0, 7, 1, 0, 0, 1], "id, RD flag, one question");
