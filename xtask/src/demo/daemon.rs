@@ -63,6 +63,23 @@ impl Daemon {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        // If xtask is killed outright (SIGKILL: no guard runs), the kernel sends voipfilter
+        // SIGTERM, and it detaches and removes its pins itself.
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: prctl and getppid are async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            c.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::other(
+                        "xtask exited while starting voipfilter",
+                    ));
+                }
+                Ok(())
+            });
+        }
         println!("$ {}", describe(&c));
         let mut child = c
             .spawn()
