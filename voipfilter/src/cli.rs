@@ -70,6 +70,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run pcap/pcapng captures through the real XDP program (BPF_PROG_TEST_RUN) and show what
+    /// it did to each flow.
+    ///
+    /// Every packet goes through one loaded program in capture order, with the daemon's policy
+    /// (--config, else the built-in defaults). Prints one line per flow (protocol, endpoints,
+    /// app, class, packets, dropped, index of the first dropped packet) and a summary. A
+    /// truncated or corrupt capture is reported with the packet number; the flows read before
+    /// it are still shown, and the exit status is 1.
+    Replay(crate::replay::cli::ReplayArgs),
+    /// Replay captures and score the verdicts against label files: block recall, false
+    /// positives, packets before the first drop, per capture, per app and in total.
+    ///
+    /// Exits with status 1 when a --min-*/--max-* threshold is not met.
+    Eval(crate::replay::cli::EvalArgs),
 }
 
 #[derive(Args, Debug)]
@@ -194,6 +208,8 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             apps(json);
             Ok(())
         }
+        Command::Replay(a) => crate::replay::cli::replay(&a),
+        Command::Eval(a) => crate::replay::cli::eval(&a),
     }
 }
 

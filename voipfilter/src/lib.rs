@@ -9,6 +9,7 @@ pub mod fmt;
 pub mod load;
 pub mod maps;
 pub mod policy;
+pub mod replay;
 pub mod rulespec;
 pub mod stats;
 pub mod sys;

@@ -158,9 +158,15 @@ impl Filter {
     /// loaded with `report_verdict`, the verdict record.
     pub fn run(&mut self, frame: &[u8]) -> anyhow::Result<(u32, Option<VerdictRecord>)> {
         let mut out = vec![0u8; frame.len() + 64];
+        self.run_into(frame, &mut out)
+    }
+
+    /// [`Filter::run`] into a caller's buffer (replay reuses one), which must hold the frame plus
+    /// the 8-byte verdict record.
+    pub fn run_into(&mut self, frame: &[u8], out: &mut [u8]) -> anyhow::Result<(u32, Option<VerdictRecord>)> {
         let prog = self.program()?;
         let r = prog
-            .test_run(TestRunOptions { data_in: Some(frame), data_out: Some(&mut out), ..Default::default() })
+            .test_run(TestRunOptions { data_in: Some(frame), data_out: Some(&mut *out), ..Default::default() })
             .context("BPF_PROG_TEST_RUN")?;
         let n = r.data_size_out as usize;
         let record = (n >= frame.len() + 8)

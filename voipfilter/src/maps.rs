@@ -257,7 +257,7 @@ impl Maps {
         for key in r.keys() {
             match self.port_rules.remove(&key) {
                 Ok(()) => n += 1,
-                Err(aya::maps::MapError::KeyNotFound) => {}
+                Err(e) if is_not_found(&e) => {}
                 Err(e) => return Err(e).context("removing a port rule"),
             }
         }
@@ -281,7 +281,7 @@ impl Maps {
         };
         match r {
             Ok(()) => Ok(true),
-            Err(aya::maps::MapError::KeyNotFound) => Ok(false),
+            Err(e) if is_not_found(&e) => Ok(false),
             Err(e) => Err(e).context("removing a prefix rule"),
         }
     }
@@ -306,6 +306,16 @@ impl Maps {
         }
         v.sort_by_key(|(p, _)| *p);
         Ok(v)
+    }
+}
+
+/// Whether a map operation failed because the key was absent: aya reports a failed delete as the
+/// syscall's ENOENT, not as `KeyNotFound`.
+fn is_not_found(e: &aya::maps::MapError) -> bool {
+    match e {
+        aya::maps::MapError::KeyNotFound => true,
+        aya::maps::MapError::SyscallError(s) => s.io_error.raw_os_error() == Some(libc::ENOENT),
+        _ => false,
     }
 }
 
