@@ -40,6 +40,16 @@ pub trait Bytes {
     fn array<const N: usize>(&self, off: usize) -> Option<[u8; N]> {
         self.load::<[u8; N]>(off)
     }
+
+    /// `x`, with everything the verifier knew about it forgotten, then clamped to `max`
+    /// (returns `None` above it). The identity on the host; in the kernel a round trip through
+    /// a per-CPU map slot. Use it where many paths of a detector (e.g. the iterations of an
+    /// attribute walk) meet before more work: without it the verifier walks that work again
+    /// for every distinct value `x` can have there; with it, once for `0..=max`.
+    #[inline(always)]
+    fn launder(&self, x: usize, max: usize) -> Option<usize> {
+        (x <= max).then_some(x)
+    }
 }
 
 /// Hides an offset from the optimiser. Use it on an offset computed as `x - k` (k constant)

@@ -2,7 +2,10 @@
 //! expectation and fragment keys, and the engine's runtime config. Pure data, shared by both
 //! sides (the maps are declared in the eBPF crate; user space reads them for `voipfilter flows`).
 
-use crate::packet::{Headers, proto};
+use crate::{
+    packet::{Headers, proto},
+    rtp_state::RtpState,
+};
 
 /// A bidirectional 5-tuple: endpoint 0 is the lower (address, port), so both directions of a
 /// flow give the same key. IPv4 addresses use the first 4 bytes. Inner tuple for tunnels.
@@ -79,22 +82,6 @@ pub enum FlowState {
     NotCall = 2,
 }
 
-/// Per-direction RTP/RTCP observation used to confirm media over a few packets.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MediaState {
-    pub ssrc: [u32; 2],
-    pub seq: [u16; 2],
-    /// RTP packets seen per direction (saturating).
-    pub rtp: [u8; 2],
-    /// RTCP packets seen per direction (saturating).
-    pub rtcp: [u8; 2],
-    pub pt: [u8; 2],
-    pub _pad: [u8; 2],
-}
-
-const _: () = assert!(core::mem::size_of::<MediaState>() == 20);
-
 /// The value of `FLOWS`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -110,13 +97,13 @@ pub struct Flow {
     /// Index (1-based, saturating) of the packet that decided the flow; 0 if undecided.
     pub decided_at: u8,
     pub _pad: [u8; 2],
-    pub media: MediaState,
-    pub _pad2: [u8; 4],
+    /// RTP/RTCP confirmation state (see `rtp_state`).
+    pub media: RtpState,
     pub packets: u64,
     pub bytes: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<Flow>() == 48);
+const _: () = assert!(core::mem::size_of::<Flow>() == 64);
 
 /// The flow carried a STUN message (so DTLS, ChannelData and SRTP may follow: RFC 7983).
 pub const HINT_STUN: u8 = 1;

@@ -1,12 +1,13 @@
 //! The voipfilter XDP programs: parse, look up, decide, count. The logic lives in
 //! `voipfilter_common::engine`; this crate only binds it to the packet and the maps.
 //!
-//! Four programs, chained by tail calls so that each has its own 512-byte stack and verifier
+//! Five programs, chained by tail calls so that each has its own 512-byte stack and verifier
 //! budget: `voipfilter` (attached) parses the outer headers and runs the engine's fast path
 //! (parse errors, user rules, established flows); GTP-U and GRE packets continue in
 //! `voipfilter_tunnel` (inner headers) and `voipfilter_fast` (the fast path on them); packets
-//! that need the detectors continue in `voipfilter_inspect`. Parsed headers go from one
-//! program to the next in a per-CPU slot.
+//! that need the detectors continue in `voipfilter_detect` (stateless detectors) and then
+//! `voipfilter_inspect` (flow state, RTP). Parsed headers and detector results go from one
+//! program to the next in per-CPU slots.
 #![no_std]
 #![no_main]
 
@@ -42,7 +43,7 @@ pub fn voipfilter(ctx: XdpContext) -> u32 {
             Fast::Done(v) => v,
             Fast::Inspect => {
                 maps::hand_over(&h);
-                maps::jump(&ctx, maps::Jump::Inspect);
+                maps::jump(&ctx, maps::Jump::Detect);
                 failed()
             }
         },
@@ -72,11 +73,11 @@ pub fn voipfilter_fast(ctx: XdpContext) -> u32 {
     let pkt = pkt::Packet::new(&ctx);
     let verdict = match maps::handed_over() {
         None => failed(),
-        Some(h) => match engine::fast(&pkt, &maps::Maps, &h) {
+        Some(h) => match engine::fast(&pkt, &maps::Maps, h) {
             Fast::Done(v) => v,
             Fast::Inspect => {
                 // The headers are already in the hand-over slot.
-                maps::jump(&ctx, maps::Jump::Inspect);
+                maps::jump(&ctx, maps::Jump::Detect);
                 failed()
             }
         },
@@ -84,13 +85,27 @@ pub fn voipfilter_fast(ctx: XdpContext) -> u32 {
     finish(&ctx, &verdict, pkt.frame_len())
 }
 
-/// The detectors, on headers handed over.
+/// The stateless detectors (STUN, SIP/SDP, legacy VoIP), on headers handed over; their
+/// result goes to `voipfilter_inspect` in a per-CPU slot.
+#[xdp]
+pub fn voipfilter_detect(ctx: XdpContext) -> u32 {
+    let pkt = pkt::Packet::new(&ctx);
+    if let Some(h) = maps::handed_over() {
+        let found = engine::stateless(&pkt, h, &maps::Maps);
+        maps::store_found(&found);
+        maps::jump(&ctx, maps::Jump::Inspect);
+    }
+    finish(&ctx, &failed(), pkt.frame_len())
+}
+
+/// Flow state and the stateful detectors (RTP/RTCP), on headers and detector results handed
+/// over.
 #[xdp]
 pub fn voipfilter_inspect(ctx: XdpContext) -> u32 {
     let pkt = pkt::Packet::new(&ctx);
-    let verdict = match maps::handed_over() {
-        Some(h) => engine::inspect_parsed(&pkt, &h, &maps::Maps),
-        None => failed(),
+    let verdict = match (maps::handed_over(), maps::found()) {
+        (Some(h), Some(found)) => engine::inspect_parsed(&pkt, h, &maps::Maps, found),
+        _ => failed(),
     };
     finish(&ctx, &verdict, pkt.frame_len())
 }

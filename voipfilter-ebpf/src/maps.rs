@@ -10,7 +10,7 @@ use voipfilter_common::{
     Action, Reason,
     app::MAX_APPS,
     classify::Verdict,
-    engine::Tables,
+    engine::{Found, Tables},
     flow::{Config, EndpointKey, Flow, FlowKey, FragKey, TCP_CALLS_SLOTS, TcpSlot},
     packet::Headers,
     maps::{
@@ -82,6 +82,23 @@ fn endpoint_key(addr: &[u8; 16], port: u16, proto: u8) -> Option<&'static Endpoi
 #[map]
 static JUMP: ProgramArray = ProgramArray::with_max_entries(4, 0);
 
+/// What the stateless detectors found, for the inspection program (per CPU, like `HANDOVER`).
+#[map]
+static FOUND: PerCpuArray<Found> = PerCpuArray::with_max_entries(1, 0);
+
+#[inline(always)]
+pub fn store_found(f: &Found) {
+    if let Some(slot) = FOUND.get_ptr_mut(0) {
+        // SAFETY: this CPU's slot; 8 plain bytes.
+        unsafe { *slot = *f };
+    }
+}
+
+#[inline(always)]
+pub fn found() -> Option<Found> {
+    FOUND.get(0).copied()
+}
+
 /// The parsed headers handed from the fast path to the inspection program (per CPU: a tail
 /// call runs on the CPU that made it, before any other packet).
 #[map]
@@ -93,6 +110,7 @@ pub enum Jump {
     Inspect = 0,
     Tunnel = 1,
     Fast = 2,
+    Detect = 3,
 }
 
 /// Continues in another program; returns only if the tail call fails.
@@ -112,16 +130,11 @@ pub fn hand_over(h: &Headers) {
     }
 }
 
-/// A stack copy of the headers handed over. (Used from the stack: the verifier knows nothing
-/// of values read from map memory, and the engine checks the offsets of this copy against
-/// constants before any packet access.)
+/// The headers handed over, in place. The verifier knows nothing of values in map memory:
+/// the engine checks the packet offsets against constants before any packet access.
 #[inline(always)]
-pub fn handed_over() -> Option<Headers> {
-    let slot = HANDOVER.get_ptr(0)?;
-    let mut h = Headers::zeroed();
-    // SAFETY: this CPU's slot, written by the previous program of this packet.
-    unsafe { copy_headers(slot, &mut h) };
-    Some(h)
+pub fn handed_over() -> Option<&'static Headers> {
+    HANDOVER.get(0)
 }
 
 /// Copies word by word: `Headers` is repr(C), a whole number of u64 words, and a struct

@@ -2,7 +2,8 @@
 //! padding (each has a size assertion beside its definition).
 
 use crate::{
-    flow::{Config, EndpointKey, Flow, FlowKey, FragKey, MediaState, TcpSlot},
+    flow::{Config, EndpointKey, Flow, FlowKey, FragKey, TcpSlot},
+    rtp_state::RtpState,
     maps::Meta,
     rules::{PortKey, Rule},
     stats::Counter,
@@ -22,7 +23,7 @@ unsafe impl aya::Pod for FlowKey {}
 // SAFETY: as above.
 unsafe impl aya::Pod for Flow {}
 // SAFETY: as above.
-unsafe impl aya::Pod for MediaState {}
+unsafe impl aya::Pod for RtpState {}
 // SAFETY: as above.
 unsafe impl aya::Pod for EndpointKey {}
 // SAFETY: as above.

@@ -38,7 +38,7 @@ use crate::{
     config,
     load::{Filter, LoadOptions},
     maps::Maps,
-    rulespec::RuleList,
+    config::Settings,
 };
 
 const XDP_ABORTED: u32 = 0;
@@ -92,11 +92,12 @@ impl CaptureReplay {
     }
 }
 
-/// The policy a replay installs: the daemon's (`--config FILE`, else the built-in defaults).
-pub fn policy(config: Option<&Path>) -> anyhow::Result<(RuleList, String)> {
+/// The policy a replay installs: the daemon's (`--config FILE`, else the built-in default:
+/// block every call).
+pub fn policy(config: Option<&Path>) -> anyhow::Result<(Settings, String)> {
     Ok(match config {
         Some(p) => (config::load(p)?, p.display().to_string()),
-        None => (RuleList::defaults(), "built-in defaults".to_string()),
+        None => (Settings::default(), "built-in default (block every call)".to_string()),
     })
 }
 
@@ -115,10 +116,10 @@ impl Replayer {
     /// Loads the program with the verdict record on and installs the policy of `voipfilter run
     /// --config FILE` (the built-in defaults without a file).
     pub fn new(config: Option<&Path>) -> anyhow::Result<Replayer> {
-        let (rules, policy) = policy(config)?;
-        let mut filter = Filter::load(&LoadOptions { report_verdict: true })?;
+        let (settings, policy) = policy(config)?;
+        let mut filter = Filter::load(&LoadOptions { report_verdict: true, flows: Some(settings.flows) })?;
         let mut maps = filter.maps()?;
-        maps.install(&rules).context("installing the policy")?;
+        maps.install(&settings).context("installing the policy")?;
         Ok(Replayer { filter, _maps: maps, policy, out: vec![0; 65_536 + 256], eth: Vec::with_capacity(65_536), keyer: Keyer::default() })
     }
 
