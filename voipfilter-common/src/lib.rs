@@ -16,6 +16,7 @@ pub mod flow;
 pub mod maps;
 pub mod packet;
 pub mod reason;
+pub mod rtp_state;
 pub mod rules;
 pub mod stats;
 #[cfg(any(test, feature = "user"))]
