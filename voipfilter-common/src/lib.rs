@@ -18,7 +18,6 @@ pub mod rtp_state;
 pub mod maps;
 pub mod packet;
 pub mod reason;
-pub mod rtp_state;
 pub mod rules;
 pub mod stats;
 #[cfg(any(test, feature = "user"))]
