@@ -290,7 +290,6 @@ fn rules(dir: &std::path::Path, cmd: RulesCommand) -> anyhow::Result<()> {
                     action: rulespec::parse_action(&opts.action)?,
                 };
                 let n = maps.add_port_rule(&r)?;
-                maps.sync_config()?;
                 println!("added {n} port rule(s): {:?} {} -> {} {}", proto, r.ports, r.app.name(), r.action.name());
             }
             RuleArg::Prefix { cidr, opts } => {
@@ -300,7 +299,6 @@ fn rules(dir: &std::path::Path, cmd: RulesCommand) -> anyhow::Result<()> {
                     action: rulespec::parse_action(&opts.action)?,
                 };
                 maps.add_prefix_rule(&r)?;
-                maps.sync_config()?;
                 println!("added prefix rule: {} -> {} {}", r.prefix, r.app.name(), r.action.name());
             }
         },
@@ -308,7 +306,6 @@ fn rules(dir: &std::path::Path, cmd: RulesCommand) -> anyhow::Result<()> {
             RuleTarget::Port { ports, proto } => {
                 let r = PortRule { proto, ports: ports.parse()?, app: App::Custom, action: Action::Pass };
                 let n = maps.del_port_rule(&r)?;
-                maps.sync_config()?;
                 if n == 0 {
                     anyhow::bail!("no port rule on {proto:?} {}", r.ports);
                 }
@@ -316,9 +313,7 @@ fn rules(dir: &std::path::Path, cmd: RulesCommand) -> anyhow::Result<()> {
             }
             RuleTarget::Prefix { cidr } => {
                 let p: Prefix = cidr.parse()?;
-                let existed = maps.del_prefix_rule(&p)?;
-                maps.sync_config()?;
-                if !existed {
+                if !maps.del_prefix_rule(&p)? {
                     anyhow::bail!("no prefix rule on {p}");
                 }
                 println!("deleted prefix rule {p}");

@@ -8,7 +8,7 @@ use aya::{
 };
 use voipfilter_common::{
     classify::VerdictRecord,
-    maps::{FLOWS, FLOWS_CAPACITY, JUMP, MODE_NATIVE, MODE_SKB, PROGRAM, TAIL_PROGRAMS},
+    maps::{CONFIG, FLOWS, FLOWS_CAPACITY, JUMP, MODE_NATIVE, MODE_SKB, POLICY, PROGRAM, TAIL_PROGRAMS},
 };
 
 use crate::maps::Maps;
@@ -104,7 +104,22 @@ impl Filter {
             let fd = prog.fd().context("program fd")?;
             jump.set(index, fd, 0).with_context(|| format!("installing `{name}` in JUMP"))?;
         }
-        Ok(Filter { ebpf, _jump: jump })
+        let mut filter = Filter { ebpf, _jump: jump };
+        filter.set_defaults()?;
+        Ok(filter)
+    }
+
+    /// A fresh instance behaves like the daemon's default: the default policy (block every
+    /// call) and engine config, without taking the maps out of the object.
+    fn set_defaults(&mut self) -> anyhow::Result<()> {
+        let mut policy: aya::maps::Array<_, u8> =
+            self.ebpf.map_mut(POLICY).context("no POLICY map")?.try_into().context("POLICY is not an array")?;
+        for (i, a) in crate::policy::Policy::default().bytes().iter().enumerate() {
+            policy.set(i as u32, a, 0).context("writing POLICY")?;
+        }
+        let mut config: aya::maps::Array<_, voipfilter_common::flow::Config> =
+            self.ebpf.map_mut(CONFIG).context("no CONFIG map")?.try_into().context("CONFIG is not an array")?;
+        config.set(0, &voipfilter_common::flow::Config::default(), 0).context("writing CONFIG")
     }
 
     fn program(&mut self) -> anyhow::Result<&mut Xdp> {

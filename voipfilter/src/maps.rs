@@ -183,7 +183,6 @@ impl Maps {
         self.set_policy(&s.policy)?;
         let cfg = Config { inspect_limit: s.inspect_limit, ..self.config()? };
         self.config.set(0, &cfg, 0).context("writing CONFIG")?;
-        self.sync_config()?;
         Ok((n_ports, s.rules.prefixes.len()))
     }
 
@@ -194,7 +193,7 @@ impl Maps {
     }
 
     /// Tells the program which rule tables are non-empty (it skips the lookups of empty ones).
-    /// Call after every rule change.
+    /// Every rule change calls it.
     pub fn sync_config(&mut self) -> anyhow::Result<()> {
         let mut flags = 0;
         if self.port_rules.keys().next().is_some() {
@@ -248,6 +247,7 @@ impl Maps {
             })?;
             n += 1;
         }
+        self.sync_config()?;
         Ok(n)
     }
 
@@ -261,6 +261,7 @@ impl Maps {
                 Err(e) => return Err(e).context("removing a port rule"),
             }
         }
+        self.sync_config()?;
         Ok(n)
     }
 
@@ -270,7 +271,8 @@ impl Maps {
             Prefix::V4(a, len) => self.prefix4.insert(&Key::new(len as u32, a), &value, 0),
             Prefix::V6(a, len) => self.prefix6.insert(&Key::new(len as u32, a), &value, 0),
         }
-        .with_context(|| format!("adding prefix rule {} (table full?)", r.prefix))
+        .with_context(|| format!("adding prefix rule {} (table full?)", r.prefix))?;
+        self.sync_config()
     }
 
     /// Removes the rule for exactly this prefix; `false` if there was none.
@@ -279,11 +281,13 @@ impl Maps {
             Prefix::V4(a, len) => self.prefix4.remove(&Key::new(len as u32, a)),
             Prefix::V6(a, len) => self.prefix6.remove(&Key::new(len as u32, a)),
         };
-        match r {
-            Ok(()) => Ok(true),
-            Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(e).context("removing a prefix rule"),
-        }
+        let existed = match r {
+            Ok(()) => true,
+            Err(e) if is_not_found(&e) => false,
+            Err(e) => return Err(e).context("removing a prefix rule"),
+        };
+        self.sync_config()?;
+        Ok(existed)
     }
 
     /// Every port rule, sorted by protocol and port.
