@@ -71,13 +71,7 @@ impl<B: Bytes + ?Sized> Bytes for Payload<'_, B> {
         if off + core::mem::size_of::<T>() > self.len {
             return None;
         }
-        // The offset is made opaque to the optimiser. Detectors read at `end - 1`, `i - k` and
-        // in loops; LLVM folds such constants into the packet pointer or strength-reduces the
-        // loop into a running pointer, and the verifier rejects reads through a packet pointer
-        // with a negative constant offset even when the variable part makes up for it. With an
-        // opaque offset each read is checked as written. (A stack store and load per read, on
-        // the slow path only: the parser on the fast path does not go through `Payload`.)
-        self.p.load(crate::bytes::opaque(self.off + off))
+        self.p.load(self.off + off)
     }
 
     #[inline(always)]
