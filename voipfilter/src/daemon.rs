@@ -43,6 +43,10 @@ impl Drop for Pins<'_> {
 }
 
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
+    // Take SIGINT/SIGTERM from the start: one that arrives while the program is being loaded and
+    // pinned then stops the daemon once set-up is done, through the same clean-up, instead of
+    // killing it with its pins in place.
+    let mut signals = Signals::new()?;
     sys::require_bpf_privileges()?;
     if opts.ifaces.is_empty() {
         anyhow::bail!("no interface given: use --iface IF (repeatable)");
@@ -97,7 +101,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     maps.set_meta(&meta)?;
     log::info!("running; maps pinned under {}; stop with Ctrl-C or SIGTERM", opts.pin_dir.display());
 
-    wait_for_signal().await?;
+    signals.wait().await;
 
     for a in attached {
         let name = a.iface.clone();
@@ -112,13 +116,24 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => log::info!("SIGTERM received"),
-        _ = int.recv() => log::info!("SIGINT received"),
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
     }
-    Ok(())
+
+    async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => log::info!("SIGTERM received"),
+            _ = self.int.recv() => log::info!("SIGINT received"),
+        }
+    }
 }
