@@ -1,26 +1,39 @@
-//! The XDP program loaded with verdict reporting and run on single frames through
-//! BPF_PROG_TEST_RUN, with the rules mirrored into a host [`RuleSet`] and a model of the counters
-//! the kernel must end with.
+//! The XDP programs loaded with verdict reporting and run on single frames through
+//! BPF_PROG_TEST_RUN, beside a host model of the same engine: `engine::process` over a
+//! [`HostTables`] that holds the kernel's rules and policy. Every frame goes to both, in the same
+//! order, so the host's flow, expectation, fragment and TCP-call tables evolve exactly as the
+//! kernel maps do; a model of the counters says what the kernel must end with.
 
-use std::collections::BTreeMap;
+use std::{
+    cell::RefCell,
+    collections::{BTreeMap, HashMap},
+};
 
+use aya::maps::{Array, HashMap as BpfHashMap, MapData};
 use voipfilter::{
     load::{Filter, LoadOptions},
     maps::Maps,
+    policy::Policy,
     rulespec::{PortRule, Prefix, PrefixRule, Proto, RuleList},
 };
 use voipfilter_common::{
     Action, App, Reason,
-    classify::{Verdict, VerdictRecord, classify},
+    classify::{Verdict, VerdictRecord},
+    engine::{self, Tables},
+    flow::{Config, EndpointKey, Flow, FlowKey, FragKey, TcpSlot},
+    maps::{EXPECT, FRAGS, TCP_CALLS},
     reason::NUM_REASONS,
-    rules::Rule,
+    rules::{PortKey, Rule, RuleLookup},
     stats::Counter,
-    user::rules::RuleSet,
+    user::tables::HostTables,
 };
 
 pub const XDP_ABORTED: u32 = 0;
 pub const XDP_DROP: u32 = 1;
 pub const XDP_PASS: u32 = 2;
+
+/// Flow-table entries of a test instance: small, so that loading is fast.
+pub const TEST_FLOWS: u32 = 65_536;
 
 /// The XDP return value a verdict's action must produce.
 pub fn xdp_action(a: Action) -> u32 {
@@ -57,35 +70,126 @@ fn record_matches(r: &VerdictRecord, v: &Verdict) -> bool {
     r.app == v.app && r.action == v.action as u8 && r.reason == v.reason as u8
 }
 
-fn describe(r: &VerdictRecord) -> String {
+pub fn describe(r: &VerdictRecord) -> String {
     let app = App::from_u16(r.app).map_or_else(|| format!("app#{}", r.app), |a| a.name().to_string());
     let action = Action::from_u8(r.action).map_or_else(|| format!("action#{}", r.action), |a| a.name().to_string());
     let reason = Reason::ALL.get(r.reason as usize).map_or_else(|| format!("reason#{}", r.reason), |x| x.name().to_string());
     format!("{app}/{action}/{reason}")
 }
 
-fn describe_verdict(v: &Verdict) -> String {
+pub fn describe_verdict(v: &Verdict) -> String {
     describe(&VerdictRecord::new(v))
+}
+
+/// The host model with the kernel's default policy, written out app by app.
+pub fn host_tables(policy: &Policy) -> HostTables {
+    let mut t = HostTables::new();
+    set_host_policy(&mut t, policy);
+    t
+}
+
+fn set_host_policy(t: &mut HostTables, policy: &Policy) {
+    t.policy = policy
+        .bytes()
+        .iter()
+        .enumerate()
+        .map(|(i, &a)| (i as u16, Action::from_u8(a).unwrap_or(Action::Pass)))
+        .collect();
+    t.default_action = Some(Action::Pass);
+}
+
+/// The host model: [`HostTables`], except that TCP calls live in a direct-mapped table of
+/// `TCP_CALLS_SLOTS` slots as in the kernel (a connection that lands on a taken slot replaces
+/// its occupant), so that the model stays exact when two connections collide.
+#[derive(Default)]
+pub struct HostModel {
+    pub t: HostTables,
+    /// Slot index -> occupant, for the non-empty slots.
+    pub tcp_slots: RefCell<HashMap<u32, TcpSlot>>,
+}
+
+impl HostModel {
+    pub fn new(policy: &Policy) -> HostModel {
+        HostModel { t: host_tables(policy), tcp_slots: RefCell::default() }
+    }
+}
+
+impl RuleLookup for HostModel {
+    fn port(&self, key: PortKey) -> Option<Rule> {
+        self.t.port(key)
+    }
+    fn prefix4(&self, addr: [u8; 4]) -> Option<Rule> {
+        self.t.prefix4(addr)
+    }
+    fn prefix6(&self, addr: [u8; 16]) -> Option<Rule> {
+        self.t.prefix6(addr)
+    }
+}
+
+impl Tables for HostModel {
+    fn config(&self) -> Config {
+        self.t.config()
+    }
+    fn policy(&self, app: u16) -> Action {
+        Tables::policy(&self.t, app)
+    }
+    fn flow_update<R, F: FnOnce(&mut Flow) -> R>(&self, key: &FlowKey, f: F) -> Option<R> {
+        self.t.flow_update(key, f)
+    }
+    fn flow_insert(&self, key: &FlowKey, flow: &Flow) {
+        self.t.flow_insert(key, flow)
+    }
+    fn expect_get(&self, addr: &[u8; 16], port: u16, proto: u8) -> Option<u16> {
+        self.t.expect_get(addr, port, proto)
+    }
+    fn expect_insert(&self, addr: &[u8; 16], port: u16, proto: u8, app: u16) {
+        self.t.expect_insert(addr, port, proto, app)
+    }
+    fn frag_get(&self, key: &FragKey) -> Option<u16> {
+        self.t.frag_get(key)
+    }
+    fn frag_insert(&self, key: &FragKey, app: u16) {
+        self.t.frag_insert(key, app)
+    }
+    fn tcp_get(&self, key: &FlowKey) -> Option<u16> {
+        let slots = self.tcp_slots.borrow();
+        let slot = slots.get(&key.tcp_slot())?;
+        (slot.app != 0 && slot.key == *key).then_some(slot.app)
+    }
+    fn tcp_insert(&self, key: &FlowKey, app: u16) {
+        self.tcp_slots.borrow_mut().insert(key.tcp_slot(), TcpSlot { key: *key, app, _pad: [0; 6] });
+        self.t.tcp_insert(key, app);
+    }
 }
 
 pub struct Harness {
     pub filter: Filter,
     pub maps: Maps,
-    /// The same rules as the kernel maps, for the host classifier.
-    pub rules: RuleSet,
+    /// The engine's host model: the same rules and policy as the kernel maps, and flow state
+    /// that every frame updates in the same order as the kernel's.
+    pub host: HostModel,
+    /// The policy installed in both.
+    pub policy: Policy,
     pub model: Model,
 }
 
 impl Harness {
-    /// The program with empty rule maps, reporting verdicts.
+    /// The program as a fresh daemon has it (no rules, the default policy: every app the
+    /// detectors find dropped), reporting verdicts, with a [`TEST_FLOWS`]-entry flow table.
     pub fn new() -> Harness {
-        let mut filter = Filter::load(&LoadOptions { report_verdict: true }).expect("loading the XDP program");
+        let mut filter = Filter::load(&LoadOptions { report_verdict: true, flows: Some(TEST_FLOWS) })
+            .unwrap_or_else(|e| panic!("loading the XDP program: {e:#}"));
         let maps = filter.maps().expect("opening the maps");
-        Harness { filter, maps, rules: RuleSet::default(), model: Model::default() }
+        let policy = Policy::default();
+        let kernel: Vec<(App, Action)> = maps.policy().expect("reading POLICY");
+        for (app, action) in &kernel {
+            assert_eq!(*action, policy.action(*app), "a freshly loaded filter has the default policy for {}", app.name());
+        }
+        Harness { filter, maps, host: HostModel::new(&policy), policy, model: Model::default() }
     }
 
-    /// The program with the built-in default rules.
-    pub fn with_defaults() -> Harness {
+    /// The program with the classic port rules (`port_defaults = true`) on top of the detectors.
+    pub fn with_port_defaults() -> Harness {
         let mut h = Harness::new();
         h.install(&RuleList::defaults());
         h
@@ -100,11 +204,18 @@ impl Harness {
         }
     }
 
+    /// Sets the action for one app in the kernel's POLICY and in the host model.
+    pub fn set_policy(&mut self, app: App, action: Action) {
+        self.policy.set(voipfilter::policy::Target::App(app), action);
+        self.maps.set_policy(&self.policy).expect("writing POLICY");
+        set_host_policy(&mut self.host.t, &self.policy);
+    }
+
     /// Adds a port rule to the kernel and the host rules; returns the number of map keys.
     pub fn add_port_rule(&mut self, r: &PortRule) -> usize {
         let n = self.maps.add_port_rule(r).expect("adding a port rule");
         for key in r.keys() {
-            self.rules.ports.insert(key, Rule::new(r.app, r.action));
+            self.host.t.rules.ports.insert(key, Rule::new(r.app, r.action));
         }
         n
     }
@@ -119,8 +230,8 @@ impl Harness {
         self.maps.add_prefix_rule(r).expect("adding a prefix rule");
         let rule = Rule::new(r.app, r.action);
         match r.prefix {
-            Prefix::V4(a, len) => self.rules.add_prefix4(a, len, rule),
-            Prefix::V6(a, len) => self.rules.add_prefix6(a, len, rule),
+            Prefix::V4(a, len) => self.host.t.rules.add_prefix4(a, len, rule),
+            Prefix::V6(a, len) => self.host.t.rules.add_prefix6(a, len, rule),
         }
     }
 
@@ -135,7 +246,7 @@ impl Harness {
         let r = PortRule { proto, ports: ports.parse().expect("a valid port range"), app: App::Custom, action: Action::Pass };
         let n = self.maps.del_port_rule(&r).expect("deleting a port rule");
         for key in r.keys() {
-            self.rules.ports.remove(&key);
+            self.host.t.rules.ports.remove(&key);
         }
         n
     }
@@ -145,39 +256,46 @@ impl Harness {
         let prefix: Prefix = cidr.parse().expect("a valid prefix");
         let existed = self.maps.del_prefix_rule(&prefix).expect("deleting a prefix rule");
         match prefix {
-            Prefix::V4(a, len) => self.rules.prefix4.remove(&(len, a)),
-            Prefix::V6(a, len) => self.rules.prefix6.remove(&(len, a)),
+            Prefix::V4(a, len) => self.host.t.rules.prefix4.remove(&(len, a)),
+            Prefix::V6(a, len) => self.host.t.rules.prefix6.remove(&(len, a)),
         };
         existed
     }
 
-    /// Runs one frame: asserts it was not aborted and that the program reported a verdict
-    /// whose action matches the XDP return value.
-    pub fn run(&mut self, what: &str, frame: &[u8]) -> (u32, VerdictRecord) {
+    /// Runs one frame through the kernel and the host model (both update their state): asserts
+    /// it was not aborted and that the program reported a verdict whose action matches the XDP
+    /// return value. Returns (XDP action, kernel record, host verdict); does not compare them.
+    pub fn run(&mut self, what: &str, frame: &[u8]) -> (u32, VerdictRecord, Verdict) {
         let (ret, record) = self
             .filter
             .run(frame)
             .unwrap_or_else(|e| panic!("{what}: BPF_PROG_TEST_RUN on {} bytes: {e:#}", frame.len()));
+        let host = engine::process(frame, &self.host);
         assert_ne!(ret, XDP_ABORTED, "{what}: XDP_ABORTED on {frame:02x?}");
         let record = record.unwrap_or_else(|| panic!("{what}: no verdict record in front of the output (ret {ret})"));
         let action = Action::from_u8(record.action)
             .unwrap_or_else(|| panic!("{what}: the record has an unknown action {}", record.action));
         assert_eq!(ret, xdp_action(action), "{what}: XDP return value disagrees with the recorded {}", describe(&record));
-        (ret, record)
+        (ret, record, host)
     }
 
-    /// Runs one frame and asserts the kernel's verdict is `want`, that the host classifier with
-    /// the same rules agrees, and counts it in the model.
+    /// Runs one frame and asserts the kernel's verdict is `want`, that the host model (same
+    /// rules, policy and state) agrees, and counts it in the model.
     pub fn expect_verdict(&mut self, what: &str, frame: &[u8], want: Verdict) {
-        let (ret, record) = self.run(what, frame);
+        let (ret, record, host) = self.run(what, frame);
         assert!(
             record_matches(&record, &want),
-            "{what}: kernel verdict {} (XDP {ret}), expected {}",
+            "{what}: kernel verdict {} (XDP {ret}), expected {} (host model: {})",
             describe(&record),
+            describe_verdict(&want),
+            describe_verdict(&host),
+        );
+        assert!(
+            host == want,
+            "{what}: the host model gives {}, the kernel and the expectation {}",
+            describe_verdict(&host),
             describe_verdict(&want)
         );
-        let host = classify(frame, &self.rules);
-        assert_eq!(host, want, "{what}: the host classifier disagrees with the expectation");
         self.model.count(&want, frame.len());
     }
 
@@ -185,11 +303,18 @@ impl Harness {
         self.expect_verdict(what, frame, verdict(app, action, reason));
     }
 
-    /// Runs one frame and asserts the kernel agrees with the host classifier; counts it.
+    /// Runs one frame and asserts the kernel agrees with the host model; counts it and returns
+    /// the verdict.
     pub fn expect_host(&mut self, what: &str, frame: &[u8]) -> Verdict {
-        let want = classify(frame, &self.rules);
-        self.expect_verdict(what, frame, want);
-        want
+        let (ret, record, host) = self.run(what, frame);
+        assert!(
+            record_matches(&record, &host),
+            "{what}: kernel verdict {} (XDP {ret}), host model {}",
+            describe(&record),
+            describe_verdict(&host)
+        );
+        self.model.count(&host, frame.len());
+        host
     }
 
     /// Asserts that every counter in the kernel equals the model: no packet missing, none extra.
@@ -215,6 +340,63 @@ impl Harness {
             );
         }
         assert_eq!(snap.reason(Reason::Ok), 0, "parsed packets are not counted as a reason");
+    }
+
+    /// The kernel's flow table (`maps.flows`).
+    pub fn kernel_flows(&self) -> HashMap<FlowKey, Flow> {
+        self.maps.flows(usize::MAX).expect("reading FLOWS").into_iter().collect()
+    }
+
+    /// The kernel's expectations (EXPECT).
+    pub fn kernel_expect(&mut self) -> HashMap<EndpointKey, u16> {
+        let map = self.filter.ebpf_mut().map(EXPECT).expect("the object has EXPECT");
+        let m: BpfHashMap<&MapData, EndpointKey, u16> = BpfHashMap::try_from(map).expect("EXPECT is a hash map");
+        m.iter().collect::<Result<_, _>>().expect("reading EXPECT")
+    }
+
+    /// The kernel's first-fragment verdicts (FRAGS).
+    pub fn kernel_frags(&mut self) -> HashMap<FragKey, u16> {
+        let map = self.filter.ebpf_mut().map(FRAGS).expect("the object has FRAGS");
+        let m: BpfHashMap<&MapData, FragKey, u16> = BpfHashMap::try_from(map).expect("FRAGS is a hash map");
+        m.iter().collect::<Result<_, _>>().expect("reading FRAGS")
+    }
+
+    /// The TCP_CALLS slot of a connection.
+    pub fn kernel_tcp_slot(&mut self, key: &FlowKey) -> TcpSlot {
+        let map = self.filter.ebpf_mut().map(TCP_CALLS).expect("the object has TCP_CALLS");
+        let a: Array<&MapData, TcpSlot> = Array::try_from(map).expect("TCP_CALLS is an array");
+        a.get(&key.tcp_slot(), 0).expect("reading TCP_CALLS")
+    }
+
+    /// Asserts that the kernel's engine state equals the host model's: every flow record
+    /// (state, app, counts, RTP confirmation state), every expectation, every fragment verdict,
+    /// and every TCP_CALLS slot the host model has filled.
+    pub fn check_state(&mut self) {
+        let kernel = self.kernel_flows();
+        let host = self.host.t.flows.borrow().clone();
+        let mut diffs = Vec::new();
+        for (k, f) in &host {
+            match kernel.get(k) {
+                Some(kf) if kf == f => {}
+                Some(kf) => diffs.push(format!("{k:?}:\n  kernel {kf:?}\n  host   {f:?}")),
+                None => diffs.push(format!("{k:?}: only in the host model: {f:?}")),
+            }
+        }
+        for (k, f) in &kernel {
+            if !host.contains_key(k) {
+                diffs.push(format!("{k:?}: only in the kernel: {f:?}"));
+            }
+        }
+        assert!(diffs.is_empty(), "flow tables differ ({} kernel, {} host):\n{}", kernel.len(), host.len(), diffs.join("\n"));
+        let expect = self.kernel_expect();
+        assert_eq!(expect, *self.host.t.expect.borrow(), "EXPECT (kernel) vs the host model's expectations");
+        let frags = self.kernel_frags();
+        assert_eq!(frags, *self.host.t.frags.borrow(), "FRAGS (kernel) vs the host model's fragments");
+        let slots: Vec<(u32, TcpSlot)> = self.host.tcp_slots.borrow().iter().map(|(i, s)| (*i, *s)).collect();
+        for (i, want) in slots {
+            let got = self.kernel_tcp_slot(&want.key);
+            assert!(got == want, "TCP_CALLS slot {i}: kernel {got:?}, host model {want:?}");
+        }
     }
 }
 
