@@ -116,6 +116,22 @@ fn corpus_accuracy() {
         e.unused_disagreements
     );
 
+    println!("per-app block recall (app of nDPI's label; flows with >= 80% of packets dropped, and packets):");
+    let mut apps: Vec<_> = e.apps.iter().filter(|(_, s)| s.block_flows > 0).collect();
+    apps.sort_by(|a, b| a.1.recall_flows().partial_cmp(&b.1.recall_flows()).unwrap_or(std::cmp::Ordering::Equal).then(a.0.cmp(b.0)));
+    for (app, s) in apps {
+        println!(
+            "  {app:<20} flows {:>3}/{:<3} {:>6}   packets {:>5}/{:<5} {:>6}   fp flows {}",
+            s.blocked_flows,
+            s.block_flows,
+            s.recall_flows().map_or("-".into(), |r| format!("{:.1}%", r * 100.0)),
+            s.block_dropped,
+            s.block_packets,
+            s.recall_packets().map_or("-".into(), |r| format!("{:.1}%", r * 100.0)),
+            s.fp_flows
+        );
+    }
+
     let t = &e.total;
     let recall_flows = t.recall_flows().expect("the corpus has block flows");
     let recall_packets = t.recall_packets().expect("the corpus has block packets");
@@ -149,6 +165,28 @@ fn corpus_accuracy() {
             (recall_packets * 10_000.0).floor() / 10_000.0,
             t.fp_flows
         );
+    }
+}
+
+/// Replay resets the program's flow state between captures: a capture replayed after others
+/// gives the verdicts it gave first (otherwise its flows would be decided from their first
+/// packet by what the earlier replay left in FLOWS, EXPECT, FRAGS or TCP_CALLS).
+#[test]
+fn replaying_a_capture_again_gives_the_same_verdicts() {
+    let c = corpus().join("pcap");
+    // RTP confirmed over packets, SIP and its expectations, H.323 over TCP (TCP_CALLS).
+    let captures = ["rtp.pcapng", "sip.pcap", "h323.pcap"].map(|n| c.join(n));
+    let mut replayer = Replayer::new(None).unwrap_or_else(|e| panic!("loading the program: {e:#}"));
+    let first: Vec<_> = captures.iter().map(|p| replayer.replay(p, &mut Progress::disabled(), "first")).collect();
+    let again: Vec<_> = captures.iter().map(|p| replayer.replay(p, &mut Progress::disabled(), "again")).collect();
+    for (a, b) in first.iter().zip(&again) {
+        assert!(a.error.is_none(), "{}: {:?}", a.name, a.error);
+        assert!(a.dropped > 0, "{}: nothing dropped, the comparison would mean little", a.name);
+        assert_eq!((a.packets, a.dropped, a.flows.len()), (b.packets, b.dropped, b.flows.len()), "{}", a.name);
+        for (fa, fb) in a.flows.iter().zip(&b.flows) {
+            assert_eq!(fa, fb, "{}: flow {} differs on the second replay", a.name, fa.key);
+        }
+        println!("{}: {} packets, {} flows, {} dropped, twice the same", a.name, a.packets, a.flows.len(), a.dropped);
     }
 }
 

@@ -1213,3 +1213,45 @@ fn host_model_and_frame_builder_are_consistent() {
     t.rules.ports.insert(PortKey::new(proto::UDP, 5060), Rule::new(Sip, Drop));
     assert_eq!(engine::process(&f[..], &t), verdict(Sip, Drop, Parsed));
 }
+
+/// What `replay` does between captures: every flow-state map empties (FLOWS, EXPECT, FRAGS,
+/// TCP_CALLS), the rules and policy stay, and a flow decided before is inspected afresh.
+#[test]
+fn replay_state_reset_forgets_every_flow() {
+    let mut h = Harness::new();
+    h.port(Proto::Udp, "9", Custom, Drop);
+    let rtp: Vec<Vec<u8>> = (0..3u16).map(|i| Frame::udp4(CLIENT, 20000, SERVER, 20002, &voip::rtp_stream(0x7777_7777, 1, i)).build()).collect();
+    assert!(first_drop(&mut h, "RTP", &rtp, Rtp).is_some());
+    h.expect("first fragment", &Frame::udp4(CLIENT, 40000, SERVER, 5060, &invite(1)).fragment(5, 0, true).build(), Sip, Drop, Parsed);
+    let tcp_invite = Frame::tcp4(CLIENT, 40001, SERVER, 5060, 0x18, &invite(2)).build();
+    h.expect("TCP INVITE", &tcp_invite, Sip, Drop, Parsed);
+    h.check_state();
+    let (flows, expect, frags) = (h.kernel_flows().len() as u64, h.kernel_expect().len() as u64, h.kernel_frags().len() as u64);
+    assert!(flows >= 2 && expect >= 2 && frags == 1, "state before the reset: {flows} flows, {expect} expectations, {frags} fragments");
+
+    let Harness { filter, maps, .. } = &mut h;
+    let cleared = voipfilter::replay::state::reset(filter.ebpf_mut(), maps).expect("resetting the state");
+    println!("cleared: {cleared:?}");
+    let count = |name: &str| cleared.iter().find(|(n, _)| n == name).map(|(_, c)| *c);
+    assert_eq!(count("FLOWS"), Some(flows));
+    assert_eq!(count("EXPECT"), Some(expect));
+    assert_eq!(count("FRAGS"), Some(frags));
+    assert_eq!(count("TCP_CALLS"), Some(1));
+    assert!(h.kernel_flows().is_empty() && h.kernel_expect().is_empty() && h.kernel_frags().is_empty());
+    assert_eq!(h.kernel_tcp_slot(&key_of(&tcp_invite)), Default::default(), "the TCP call's slot is zeroed");
+    // A second reset finds nothing.
+    let Harness { filter, maps, .. } = &mut h;
+    let again = voipfilter::replay::state::reset(filter.ebpf_mut(), maps).unwrap();
+    assert!(again.iter().all(|(_, n)| *n == 0), "{again:?}");
+
+    // The host model forgets too; then both see the RTP flow as new, and the rule stays.
+    h.host = voipfilter_tests::harness::HostModel::new(&h.policy);
+    h.host.t.rules.ports.insert(PortKey::new(proto::UDP, 9), Rule::new(Custom, Drop));
+    let v = h.expect_host("RTP packet after the reset", &rtp[2]);
+    assert_eq!((v.app, v.action), (Unknown as u16, Pass), "a new flow: its first packet is not enough");
+    h.expect("the port rule stays", &udp(9), Custom, Drop, Parsed);
+    let ack = Frame::tcp4(SERVER, 5060, CLIENT, 40001, 0x10, b"").build();
+    h.expect("the TCP call is forgotten", &ack, Unknown, Pass, Parsed);
+    h.check_state();
+    h.check_counters();
+}

@@ -3,7 +3,8 @@
 //! to each flow.
 //!
 //! One program is loaded (with the verdict record on) and reused for every capture; its flow
-//! state is cleared between captures ([`state`]) while the installed policy stays. Per packet
+//! state (flow table, expectations, fragments, TCP calls) is cleared between captures
+//! ([`state`]) while the installed rules, policy and config stay. Per packet
 //! there is exactly one syscall, the test run, whose output carries the verdict record.
 
 pub mod cli;
@@ -104,7 +105,7 @@ pub fn policy(config: Option<&Path>) -> anyhow::Result<(Settings, String)> {
 /// A loaded program with the daemon's policy, and the buffers reused for every packet.
 pub struct Replayer {
     filter: Filter,
-    _maps: Maps,
+    maps: Maps,
     /// Description of the installed policy, for reports.
     pub policy: String,
     out: Vec<u8>,
@@ -120,7 +121,7 @@ impl Replayer {
         let mut filter = Filter::load(&LoadOptions { report_verdict: true, flows: Some(settings.flows) })?;
         let mut maps = filter.maps()?;
         maps.install(&settings).context("installing the policy")?;
-        Ok(Replayer { filter, _maps: maps, policy, out: vec![0; 65_536 + 256], eth: Vec::with_capacity(65_536), keyer: Keyer::default() })
+        Ok(Replayer { filter, maps, policy, out: vec![0; 65_536 + 256], eth: Vec::with_capacity(65_536), keyer: Keyer::default() })
     }
 
     /// Replays one capture. Errors (unreadable file, corrupt capture) end up in
@@ -140,7 +141,7 @@ impl Replayer {
     }
 
     fn run_capture(&mut self, path: &Path, c: &mut CaptureReplay, progress: &mut Progress, label: &str) -> anyhow::Result<()> {
-        let cleared = state::reset(self.filter.ebpf_mut()).context("clearing the program's flow state")?;
+        let cleared = state::reset(self.filter.ebpf_mut(), &mut self.maps).context("clearing the program's flow state")?;
         log::debug!("cleared state maps before {}: {cleared:?}", c.name);
         self.keyer.clear();
         let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
