@@ -149,11 +149,11 @@ fn tcp_candidate<B: Bytes + ?Sized>(pl: &Payload<'_, B>, h: &Headers) -> bool {
 
 // Detectors that do not pass the kernel verifier yet are left out of the kernel build (the
 // host build and its tests run them): STUN (its stack frame exceeds the 512 bytes a program
-// has), SDP and MGCP/Megaco (LLVM folds constants into packet pointers in ways the verifier
-// refuses). docs/verifier.md lists the patterns; each gate goes when its detector verifies.
+// has) and SDP (LLVM builds its result from an undefined register on a `None` path, which the
+// verifier refuses). docs/verifier.md lists the patterns; each gate goes when its detector
+// verifies in the real program.
 const WIP_STUN: bool = !cfg!(target_arch = "bpf");
 const WIP_SDP: bool = !cfg!(target_arch = "bpf");
-const WIP_TEXT: bool = !cfg!(target_arch = "bpf");
 
 /// What the stateless detectors found in one packet.
 #[repr(C)]
@@ -191,7 +191,7 @@ fn stateless_udp<B: Bytes + ?Sized, T: Tables>(t: &T, pl: &Payload<'_, B>, h: &H
         if app != 0 {
             return app;
         }
-        let app = if WIP_TEXT { text_udp(pl) } else { 0 };
+        let app = text_udp(pl);
         if app != 0 {
             return app;
         }
@@ -458,8 +458,11 @@ fn rtp_app<B: Bytes + ?Sized>(pl: &Payload<'_, B>, dir: u8, media: &mut crate::r
 #[inline(never)]
 fn sip_app<B: Bytes + ?Sized, T: Tables>(t: &T, pl: &Payload<'_, B>) -> u16 {
     let Some(sip) = detect::sip::detect(pl) else { return 0 };
+    // SDP only in messages that can carry an offer or answer, parsed from one place (the
+    // verifier walks each call site of the costly scan separately).
+    let carries_sdp = sip.may_carry_sdp();
     let body = pl.skip(sip.offset as usize);
-    let sdp = if WIP_SDP { detect::sdp::parse(&body) } else { detect::sdp::Sdp::default() };
+    let sdp = if WIP_SDP && carries_sdp { detect::sdp::parse(&body) } else { detect::sdp::Sdp::default() };
     // The media endpoints (`Sdp::endpoints`, without building its array on the BPF stack):
     // RTP on each stream's port, RTCP on the next (RFC 3550 §11); nothing for the unspecified
     // address (a stream on hold, RFC 3264 §8.4).
@@ -470,7 +473,9 @@ fn sip_app<B: Bytes + ?Sized, T: Tables>(t: &T, pl: &Payload<'_, B>) -> u16 {
                 let port = sdp.ports[i];
                 if port != 0 {
                     t.expect_insert(&addr, port, proto::UDP, App::Rtp as u16);
-                    t.expect_insert(&addr, port.wrapping_add(1), proto::UDP, App::Rtcp as u16);
+                    if port < u16::MAX {
+                        t.expect_insert(&addr, port + 1, proto::UDP, App::Rtcp as u16);
+                    }
                 }
                 i += 1;
             }

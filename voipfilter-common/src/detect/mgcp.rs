@@ -103,7 +103,9 @@ pub fn detect<B: Bytes + ?Sized>(pl: &B) -> bool {
         }
     }
     for k in 0..ENDPOINT_WORDS {
-        let off = ENDPOINT_WORDS_AT + 4 * k;
+        // `opaque`: keeps LLVM from turning the loop into a running packet pointer with a
+        // negative constant offset, which the verifier refuses.
+        let off = crate::bytes::opaque(ENDPOINT_WORDS_AT + 4 * k);
         // A message cut inside the endpoint has no room left for the version anyway.
         let Some(w) = pl.array::<4>(off) else { return false };
         let special = space_or_invisible(u32::from_le_bytes(w));
@@ -189,7 +191,7 @@ fn framed<B: Bytes + ?Sized>(pl: &B, min: usize) -> bool {
     if n < min || n > MAX_LEN {
         return false;
     }
-    matches!(pl.u8_at(n - 1), Some(b'\n' | b'\r'))
+    matches!(pl.u8_at(crate::bytes::opaque(n - 1)), Some(b'\n' | b'\r'))
 }
 
 #[inline(always)]
