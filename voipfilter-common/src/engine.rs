@@ -147,12 +147,10 @@ fn tcp_candidate<B: Bytes + ?Sized>(pl: &Payload<'_, B>, h: &Headers) -> bool {
     b0 < 4 || (b0 | 0x20).is_ascii_lowercase() || h.sport == 2000 || h.dport == 2000
 }
 
-// Detectors that do not pass the kernel verifier yet are left out of the kernel build (the
-// host build and its tests run them): STUN (its stack frame exceeds the 512 bytes a program
-// has) and SDP (LLVM builds its result from an undefined register on a `None` path, which the
-// verifier refuses). docs/verifier.md lists the patterns; each gate goes when its detector
+// SDP does not pass the kernel verifier yet (LLVM builds its result from an undefined register
+// on a `None` path, which the verifier refuses): it is left out of the kernel build, and the
+// host build and its tests run it. docs/verifier.md lists the patterns; the gate goes when SDP
 // verifies in the real program.
-const WIP_STUN: bool = !cfg!(target_arch = "bpf");
 const WIP_SDP: bool = !cfg!(target_arch = "bpf");
 
 /// What the stateless detectors found in one packet.
@@ -174,7 +172,7 @@ pub fn stateless<B: Bytes + ?Sized, T: Tables>(p: &B, h: &Headers, t: &T) -> Fou
     let Some(pl) = payload(p, h).filter(|_| h.has_ports()) else { return Found::default() };
     let Some(b0) = first_byte(&pl) else { return Found::default() };
     let tcp = h.proto == proto::TCP;
-    if (b0 < 4 || b0 == 0xFF) && WIP_STUN {
+    if b0 < 4 || b0 == 0xFF {
         let app = if tcp { stun_tcp(t, &pl) } else { stun_udp(t, &pl) };
         if app != 0 {
             return Found { app, stun: 1, ..Found::default() };
@@ -410,11 +408,9 @@ fn stun_tcp<B: Bytes + ?Sized, T: Tables>(t: &T, pl: &Payload<'_, B>) -> u16 {
 /// STUN/TURN: the app, with the endpoints the message announced expected to carry it.
 #[inline(always)]
 fn stun_app<B: Bytes + ?Sized, T: Tables>(t: &T, pl: &Payload<'_, B>, tcp: bool) -> u16 {
-    match detect::stun::detect(pl, tcp) {
-        Some(s) => {
-            publish_stun(t, &s.addrs, s.n_addrs, s.app as u16);
-            s.app as u16
-        }
+    // Each announced address is published as it is decoded (no array of them on the stack).
+    match detect::stun::detect_each(pl, tcp, |app, ep, _| publish_stun(t, ep, app as u16)) {
+        Some(s) => s.app as u16,
         None => 0,
     }
 }
@@ -513,13 +509,9 @@ fn binary_tcp<B: Bytes + ?Sized>(pl: &Payload<'_, B>) -> u16 {
 /// Expects the endpoints a STUN message announced (peer, relayed, mapped addresses) to carry
 /// the same app: the relayed and peer-to-peer legs of a call.
 #[inline(always)]
-fn publish_stun<T: Tables>(t: &T, addrs: &[Endpoint; 2], n: u8, app: u16) {
-    let mut i = 0;
-    while i < 2 {
-        if (i as u8) < n && addrs[i].port != 0 {
-            t.expect_insert(&addrs[i].addr, addrs[i].port, proto::UDP, app);
-        }
-        i += 1;
+fn publish_stun<T: Tables>(t: &T, ep: &Endpoint, app: u16) {
+    if ep.port != 0 {
+        t.expect_insert(&ep.addr, ep.port, proto::UDP, app);
     }
 }
 
