@@ -141,12 +141,16 @@ fn config_file_errors_name_file_and_line() {
     let tmp = TempDir::new("conf");
     let pin_dir = fresh_pin_dir();
     let cases = [
-        ("bad.toml", "defaults = true\n[[port]]\nport = 70000\n", ":3: bad port '70000'"),
+        ("bad.toml", "port_defaults = true\n[[port]]\nport = 70000\n", ":3: bad port '70000'"),
         ("app.toml", "[[prefix]]\ncidr = \"192.0.2.0/24\"\n\napp = \"skipe\"\n", ":4: unknown app 'skipe'"),
         ("cidr.toml", "# a comment\n[[prefix]]\ncidr = \"192.0.2.0/33\"\n", ":3: bad prefix '192.0.2.0/33'"),
         ("action.toml", "[[port]]\nport = \"5060\"\naction = \"reject\"\n", ":3: unknown action 'reject'"),
         ("field.toml", "[[port]]\nport = 1\ncolour = \"red\"\n", ":3: unknown field `colour`"),
-        ("syntax.toml", "defaults = true\n\n[[port]\nport = 1\n", ":3:"),
+        ("syntax.toml", "port_defaults = true\n\n[[port]\nport = 1\n", ":3:"),
+        ("old.toml", "defaults = true\n", ":1: unknown field `defaults`"),
+        ("policy.toml", "[policy]\nmedia = \"monitor\"\nskipe = \"drop\"\n", ":3: unknown app or class 'skipe'"),
+        ("policy_action.toml", "[policy]\nsip = \"reject\"\n", ":2: unknown action 'reject'"),
+        ("flows.toml", "\nflows = 10\n", ":2: flows must be between 1024 and"),
         ("range.toml", "[[port]]\nport = \"6000-5000\"\n", ":2: bad port range '6000-5000'"),
     ];
     for (name, text, want) in cases {
