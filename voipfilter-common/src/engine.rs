@@ -147,11 +147,12 @@ fn tcp_candidate<B: Bytes + ?Sized>(pl: &Payload<'_, B>, h: &Headers) -> bool {
     b0 < 4 || (b0 | 0x20).is_ascii_lowercase() || h.sport == 2000 || h.dport == 2000
 }
 
-// SDP does not pass the kernel verifier yet (LLVM builds its result from an undefined register
-// on a `None` path, which the verifier refuses): it is left out of the kernel build, and the
-// host build and its tests run it. docs/verifier.md lists the patterns; the gate goes when SDP
-// verifies in the real program.
-const WIP_SDP: bool = !cfg!(target_arch = "bpf");
+// SDP does not pass the kernel verifier yet in the real program (LLVM builds its result from an
+// undefined register on a `None` path, which the verifier refuses). Until it does, the engine
+// makes no SDP expectations on either side, so that the host model and the kernel agree (the
+// parser itself is tested in detect/sdp.rs; RTP announced by SDP is still found by the RTP
+// detector, from its second or third packet). docs/verifier.md lists the patterns.
+const SDP_IN_ENGINE: bool = false;
 
 /// What the stateless detectors found in one packet.
 #[repr(C)]
@@ -298,21 +299,24 @@ fn udp<B: Bytes + ?Sized, T: Tables>(p: &B, pl: &Payload<'_, B>, h: &Headers, t:
     }) {
         Some(app) => app,
         None => {
-            // SAFETY: all zero is `Flow::default()` (integers only); repr(C), 64 bytes, 8-aligned.
-            let mut f: Flow = unsafe { crate::bytes::zeroed() };
-            f.packets = 1;
-            f.bytes = len;
+            // A new flow: insert an empty record, then update it in place. (Building the record
+            // on the stack costs 64 bytes of the inspection program's 512, and LLVM zeroes it
+            // with a memset call.)
             let inherited = expected(t, h);
-            let app = if inherited != 0 {
-                f.state = FlowState::Decided as u8;
-                f.app = inherited;
-                f.decided_at = 1;
-                inherited
-            } else {
-                step(&mut f, pl, h, dir, limit, found, &mut decided)
-            };
-            t.flow_insert(&key, &f);
-            app
+            t.flow_insert(&key, &NEW_FLOW);
+            t.flow_update(&key, |f| {
+                f.packets = 1;
+                f.bytes = len;
+                if inherited != 0 {
+                    f.state = FlowState::Decided as u8;
+                    f.app = inherited;
+                    f.decided_at = 1;
+                    inherited
+                } else {
+                    step(f, pl, h, dir, limit, found, &mut decided)
+                }
+            })
+            .unwrap_or(0)
         }
     };
     if decided != 0 {
@@ -320,6 +324,20 @@ fn udp<B: Bytes + ?Sized, T: Tables>(p: &B, pl: &Payload<'_, B>, h: &Headers, t:
     }
     app
 }
+
+/// The record a new flow starts from (a static: in the kernel it lives in read-only map memory,
+/// which the map helpers accept as a value).
+static NEW_FLOW: Flow = Flow {
+    app: 0,
+    state: FlowState::Inspecting as u8,
+    inspected: 0,
+    hints: 0,
+    decided_at: 0,
+    _pad: [0; 2],
+    media: crate::rtp_state::RtpState::NEW,
+    packets: 0,
+    bytes: 0,
+};
 
 /// An app that signalling or an earlier call flow announced for one of the packet's endpoints.
 #[inline(always)]
@@ -458,7 +476,7 @@ fn sip_app<B: Bytes + ?Sized, T: Tables>(t: &T, pl: &Payload<'_, B>) -> u16 {
     // verifier walks each call site of the costly scan separately).
     let carries_sdp = sip.may_carry_sdp();
     let body = pl.skip(sip.offset as usize);
-    let sdp = if WIP_SDP && carries_sdp { detect::sdp::parse(&body) } else { detect::sdp::Sdp::default() };
+    let sdp = if SDP_IN_ENGINE && carries_sdp { detect::sdp::parse(&body) } else { detect::sdp::Sdp::default() };
     // The media endpoints (`Sdp::endpoints`, without building its array on the BPF stack):
     // RTP on each stream's port, RTCP on the next (RFC 3550 §11); nothing for the unspecified
     // address (a stream on hold, RFC 3264 §8.4).
@@ -590,6 +608,7 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "SDP expectations wait for the SDP parser to pass the kernel verifier (SDP_IN_ENGINE)"]
     fn rtp_announced_by_sdp_is_dropped_from_its_first_packet() {
         let t = HostTables::new();
         run(&t, &Frame::udp4(CLIENT, 5060, SERVER, 5060, &invite_with_sdp("10.1.0.5", 49170)).build());

@@ -131,7 +131,8 @@ impl EndpointKey {
 }
 
 /// Key of `FRAGS`: later IPv4/IPv6 fragments follow the verdict of their first fragment.
-#[repr(C)]
+/// 8-aligned: built with `bytes::zeroed` (a struct literal with padding becomes a memset call).
+#[repr(C, align(8))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct FragKey {
     pub src: [u8; 16],
@@ -146,7 +147,13 @@ const _: () = assert!(core::mem::size_of::<FragKey>() == 40);
 impl FragKey {
     #[inline(always)]
     pub fn new(h: &Headers) -> Self {
-        FragKey { src: h.src, dst: h.dst, id: h.frag_id, proto: h.proto, _pad: [0; 3] }
+        // SAFETY: all zero is a valid key; repr(C), 8-aligned, 40 bytes.
+        let mut k: FragKey = unsafe { crate::bytes::zeroed() };
+        k.src = h.src;
+        k.dst = h.dst;
+        k.id = h.frag_id;
+        k.proto = h.proto;
+        k
     }
 }
 
