@@ -236,6 +236,14 @@ impl Counters {
             .sum()
     }
 
+    /// Packets counted under (app, action).
+    pub fn get(&self, app: &str, action: &str) -> u64 {
+        self.0
+            .get(&(app.to_string(), action.to_string()))
+            .copied()
+            .unwrap_or(0)
+    }
+
     pub fn dropped(&self) -> u64 {
         self.action("drop")
     }

@@ -1,17 +1,23 @@
 //! `cargo xtask demo`: voipfilter on a small ISP edge.
 //!
-//! A subscriber namespace sends VoIP-like and ordinary traffic through an edge namespace, where
-//! voipfilter runs on both interfaces with its built-in rules, to a far-side namespace that
-//! counts what arrives. Each kind of traffic is sent on its own and compared with what
-//! voipfilter's counters say about it; for UDP, sent = delivered + dropped must hold exactly.
-//! Namespaces, pins and the XDP program are removed at the end, on failure and on Ctrl-C.
+//! A subscriber namespace sends VoIP and ordinary traffic through an edge namespace, where
+//! voipfilter runs on both interfaces with its defaults (no port rules; every call the
+//! detectors find is dropped), to a far-side namespace that counts what arrives. The VoIP
+//! traffic is real: SIP INVITEs with SDP (on the SIP port and another one), IAX2 NEW frames, an
+//! RTP stream without signalling, a SIP call over TCP, and a whole SIPp call (which completes
+//! before voipfilter starts and fails once it runs). Each kind of traffic is sent on its own
+//! and compared with what voipfilter's counters say about it; for UDP, sent = delivered +
+//! dropped must hold exactly. Namespaces, pins, SIPp and the XDP program are removed at the
+//! end, on failure and on Ctrl-C.
 
 mod daemon;
 mod interrupt;
 mod lab;
+mod sipp;
 mod traffic;
 
 use std::{
+    net::SocketAddrV4,
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
@@ -22,56 +28,82 @@ use crate::cmd::{self, output, run};
 use daemon::{Counters, Daemon};
 use lab::{EDGE_FAR_IF, EDGE_SUB_IF, Lab};
 
-/// Datagrams per UDP kind.
-const COUNT: u32 = 20;
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Expect {
+    /// Every packet dropped.
     Drop,
+    /// Dropped from at most this many packets on (RTP is confirmed over packets).
+    DropAfter(u64),
     Pass,
 }
 
 struct UdpKind {
     name: &'static str,
     port: u16,
+    count: u32,
     payload: fn(u32, u16) -> Vec<u8>,
+    /// The app voipfilter must count the dropped packets under.
+    app: &'static str,
     expect: Expect,
 }
 
 const UDP_KINDS: &[UdpKind] = &[
     UdpKind {
-        name: "SIP INVITE",
+        name: "SIP INVITE with SDP",
         port: 5060,
+        count: 20,
         payload: traffic::sip_invite,
+        app: "sip",
+        expect: Expect::Drop,
+    },
+    UdpKind {
+        name: "SIP INVITE, other port",
+        port: 15060,
+        count: 20,
+        payload: traffic::sip_invite,
+        app: "sip",
         expect: Expect::Drop,
     },
     UdpKind {
         name: "IAX2 NEW",
         port: 4569,
+        count: 20,
         payload: traffic::iax2_new,
+        app: "iax2",
         expect: Expect::Drop,
     },
     UdpKind {
-        name: "STUN binding request",
-        port: 3478,
-        payload: traffic::stun_binding,
-        expect: Expect::Drop,
+        name: "RTP stream, no signalling",
+        port: 16386,
+        count: 50,
+        payload: traffic::rtp_pcmu,
+        app: "rtp",
+        expect: Expect::DropAfter(2),
     },
     UdpKind {
         name: "DNS query",
         port: 53,
+        count: 20,
         payload: traffic::dns_query,
+        app: "unknown",
         expect: Expect::Pass,
     },
     UdpKind {
         name: "application data",
         port: 8080,
+        count: 20,
         payload: traffic::app_data,
+        app: "unknown",
         expect: Expect::Pass,
     },
 ];
 const TCP_SIP_PORT: u16 = 5060;
 const TCP_ECHO_PORT: u16 = 8080;
+/// The SIPp UAS on the far side, and the UAC's port on the subscriber.
+const SIPP_UAS_PORT: u16 = 5080;
+const SIPP_UAC_PORT: u16 = 5061;
+/// How long the SIPp UAC waits for an answer before the call fails.
+const SIPP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One line of the result table.
 struct Row {
@@ -122,15 +154,59 @@ fn leftovers(pid: u32) -> Option<String> {
     (!left.is_empty()).then(|| left.join(", "))
 }
 
+/// The SIPp call before and through voipfilter: the UAS, and the control call's outcome.
+struct Sipp {
+    bin: PathBuf,
+    /// Answers calls until dropped.
+    _uas: sipp::Uas,
+    control: sipp::Call,
+}
+
+fn sipp_uas_addr() -> SocketAddrV4 {
+    SocketAddrV4::new(lab::FAR_IP, SIPP_UAS_PORT)
+}
+
+fn sipp_uac_addr() -> SocketAddrV4 {
+    SocketAddrV4::new(lab::SUB_IP, SIPP_UAC_PORT)
+}
+
+/// Starts the SIPp UAS and makes one call without voipfilter, which must complete.
+fn sipp_control(lab: &Lab) -> anyhow::Result<Option<Sipp>> {
+    let Some(bin) = sipp::find() else {
+        println!("sipp is not installed (apt-get install sip-tester): no SIPp call in this demo");
+        return Ok(None);
+    };
+    println!("\na SIPp call before voipfilter runs (it must complete):");
+    let uas = sipp::Uas::start(&bin, &lab.far, sipp_uas_addr())?;
+    let control = sipp::call(
+        &bin,
+        &lab.sub,
+        sipp_uac_addr(),
+        sipp_uas_addr(),
+        SIPP_TIMEOUT,
+    )?;
+    println!(
+        "  {} in {:.2} s",
+        if control.succeeded() {
+            "call completed".to_string()
+        } else {
+            format!("call FAILED ({})", control.status)
+        },
+        control.elapsed.as_secs_f64()
+    );
+    Ok(Some(Sipp {
+        bin,
+        _uas: uas,
+        control,
+    }))
+}
+
 fn simulate(bin: &Path, pid: u32) -> anyhow::Result<()> {
     let lab = Lab::create(pid)?;
     print_topology(&lab);
     let udp_ports: Vec<u16> = UDP_KINDS.iter().map(|k| k.port).collect();
-    let far = traffic::Far::start(
-        &lab.far,
-        &udp_ports,
-        &[(TCP_SIP_PORT, false), (TCP_ECHO_PORT, true)],
-    )?;
+    let far = traffic::Far::start(&lab.far, &udp_ports, &[TCP_SIP_PORT, TCP_ECHO_PORT])?;
+    let sipp = sipp_control(&lab)?;
     for dev in [EDGE_SUB_IF, EDGE_FAR_IF] {
         if lab.edge_has_xdp(dev)? {
             bail!(
@@ -156,13 +232,36 @@ fn simulate(bin: &Path, pid: u32) -> anyhow::Result<()> {
     for k in UDP_KINDS {
         rows.push(udp_row(&lab, &far, &daemon, k)?);
     }
-    rows.push(tcp_blocked_row(&lab, &far, &daemon)?);
-    rows.push(tcp_echo_row(&lab, &far, &daemon)?);
+    rows.push(tcp_sip_row(&lab, &far, &daemon)?);
+    rows.push(tcp_echo_row(
+        &lab,
+        &far,
+        &daemon,
+        "HTTP GET on the SIP port",
+        TCP_SIP_PORT,
+        HTTP_GET,
+    )?);
+    rows.push(tcp_echo_row(
+        &lab,
+        &far,
+        &daemon,
+        "TCP echo",
+        TCP_ECHO_PORT,
+        b"ordinary tcp data through the edge\n",
+    )?);
+    if let Some(s) = &sipp {
+        rows.push(sipp_row(&lab, &daemon, s)?);
+    }
     print_table(&rows);
 
     println!("\nvoipfilter's own view (`voipfilter stats`):");
     let stats = output(&mut daemon.cli(&["stats"]))?;
     for l in stats.lines() {
+        println!("    {l}");
+    }
+    println!("\nits flow table (`voipfilter flows`):");
+    let flows = output(&mut daemon.cli(&["flows"]))?;
+    for l in flows.lines() {
         println!("    {l}");
     }
 
@@ -181,6 +280,7 @@ fn simulate(bin: &Path, pid: u32) -> anyhow::Result<()> {
     }
     println!("no XDP program left on {EDGE_SUB_IF} or {EDGE_FAR_IF}");
     drop(daemon);
+    drop(sipp);
     drop(far);
     drop(lab);
 
@@ -197,6 +297,8 @@ fn simulate(bin: &Path, pid: u32) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+const HTTP_GET: &[u8] = b"GET /index.html HTTP/1.1\r\nHost: www.example.com\r\nAccept: */*\r\n\r\n";
 
 fn print_topology(lab: &Lab) {
     let sub = format!("eth0 {}", lab::SUB_IP);
@@ -218,7 +320,7 @@ fn print_topology(lab: &Lab) {
     );
     println!("  {sub:<18} <-veth-> {edge} <-veth-> {far}");
     println!(
-        "  {:<18}          voipfilter (XDP) on both, built-in rules",
+        "  {:<18}          voipfilter (XDP) on both, default policy: no port rules, every call dropped",
         ""
     );
     println!();
@@ -263,16 +365,17 @@ fn wait_for(want: u64, f: impl Fn() -> u64) -> anyhow::Result<u64> {
 }
 
 fn udp_row(lab: &Lab, far: &traffic::Far, daemon: &Daemon, k: &UdpKind) -> anyhow::Result<Row> {
-    println!("  {COUNT} x {} to udp/{}", k.name, k.port);
+    println!("  {} x {} to udp/{}", k.count, k.name, k.port);
     let before = daemon.counters()?;
     let rx0 = far.count("udp", k.port);
-    let sent = traffic::send_udp(&lab.sub, k.port, COUNT, k.payload)?;
+    let sent = traffic::send_udp(&lab.sub, k.port, k.count, k.payload)?;
     let d = settle(daemon, &before, |d| d.total() >= sent)?;
     let delivered = wait_for(d.passed(), || far.count("udp", k.port) - rx0)?;
     // Nothing may arrive after the counters settled; look once more.
     interrupt::sleep(Duration::from_millis(100))?;
     let delivered = delivered.max(far.count("udp", k.port) - rx0);
     let (dropped, passed) = (d.dropped(), d.passed());
+    let as_app = d.get(k.app, "drop");
     let mut problems = Vec::new();
     if d.total() != sent {
         problems.push(format!(
@@ -291,21 +394,31 @@ fn udp_row(lab: &Lab, far: &traffic::Far, daemon: &Daemon, k: &UdpKind) -> anyho
         ));
     }
     match k.expect {
-        Expect::Drop if dropped != sent => problems.push(format!(
-            "the built-in rules drop udp/{}, but {dropped} of {sent} were dropped",
-            k.port
+        Expect::Drop if dropped != sent || as_app != sent => problems.push(format!(
+            "the detectors find {} on any port, but {as_app} of {sent} were dropped as {}",
+            k.app, k.app
+        )),
+        Expect::DropAfter(n) if passed > n || as_app != dropped => problems.push(format!(
+            "{} is confirmed within {} packets, but {passed} of {sent} passed and {as_app} were dropped as {}",
+            k.app,
+            n + 1,
+            k.app
         )),
         Expect::Pass if passed != sent => problems.push(format!(
-            "no rule covers udp/{}, but {passed} of {sent} were passed",
-            k.port
+            "no detector or rule covers this traffic, but only {passed} of {sent} were passed"
         )),
         _ => {}
     }
     let ok = problems.is_empty();
-    let note = if ok {
-        format!("{sent} sent = {delivered} delivered + {dropped} dropped")
-    } else {
+    let note = if !ok {
         problems.join("; ")
+    } else if matches!(k.expect, Expect::DropAfter(_)) {
+        format!(
+            "{sent} sent = {delivered} delivered + {dropped} dropped (dropped from packet {})",
+            passed + 1
+        )
+    } else {
+        format!("{sent} sent = {delivered} delivered + {dropped} dropped")
     };
     Ok(Row {
         traffic: format!("{} udp/{}", k.name, k.port),
@@ -317,54 +430,70 @@ fn udp_row(lab: &Lab, far: &traffic::Far, daemon: &Daemon, k: &UdpKind) -> anyho
     })
 }
 
-fn tcp_blocked_row(lab: &Lab, far: &traffic::Far, daemon: &Daemon) -> anyhow::Result<Row> {
+fn tcp_sip_row(lab: &Lab, far: &traffic::Far, daemon: &Daemon) -> anyhow::Result<Row> {
     println!(
-        "  a TCP connection to the SIP port tcp/{TCP_SIP_PORT} (waits for the connect to time out)"
+        "  a SIP call over TCP: connect to tcp/{TCP_SIP_PORT}, send an INVITE, wait 1.5 s for an answer"
     );
     let before = daemon.counters()?;
-    let acc0 = far.count("tcp", TCP_SIP_PORT);
-    let timeout = Duration::from_millis(2500);
-    let outcome = traffic::tcp_connect(&lab.sub, TCP_SIP_PORT, timeout)?;
-    let d = settle(daemon, &before, |d| d.total() >= 1)?;
+    let (acc0, bytes0) = (
+        far.count("tcp", TCP_SIP_PORT),
+        far.bytes("tcp", TCP_SIP_PORT),
+    );
+    let invite = traffic::sip_invite(0, 5060);
+    let outcome =
+        traffic::tcp_send_and_abort(&lab.sub, TCP_SIP_PORT, &invite, Duration::from_millis(1500))?;
+    let d = settle(daemon, &before, |d| d.dropped() >= 1)?;
     let accepted = far.count("tcp", TCP_SIP_PORT) - acc0;
-    let (dropped, passed) = (d.dropped(), d.passed());
+    let received = far.bytes("tcp", TCP_SIP_PORT) - bytes0;
+    let (dropped, passed, as_sip) = (d.dropped(), d.passed(), d.get("sip", "drop"));
     let connect = match &outcome {
-        Ok(_) => "connected".to_string(),
-        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-            format!("no answer in {:.1} s", timeout.as_secs_f64())
-        }
+        Ok(back) if back.is_empty() => "connected, no answer".to_string(),
+        Ok(back) => format!("connected, {} bytes came back", back.len()),
         Err(e) => format!("connect failed: {e}"),
     };
-    drop(outcome);
-    let ok = connect.starts_with("no answer") && accepted == 0 && dropped >= 1 && passed == 0;
+    // SYN, SYN-ACK and ACK carry no payload and pass; the INVITE, its retransmissions and the
+    // RST that ends the connection are dropped.
+    let ok = connect == "connected, no answer"
+        && accepted == 1
+        && received == 0
+        && passed == 3
+        && dropped >= 1
+        && as_sip == dropped;
     let note = if ok {
         format!(
-            "{connect}; all {dropped} SYNs (with retransmissions) dropped, none reached the far side"
+            "handshake passed (3 segments); INVITE, retransmissions and RST dropped ({dropped}); 0 of its {} bytes reached the far side",
+            invite.len()
         )
     } else {
         format!(
-            "the built-in rules drop tcp/{TCP_SIP_PORT}, but: {connect}, {accepted} accepted, {dropped} dropped, {passed} passed"
+            "expected the handshake to pass and everything from the INVITE on to be dropped, but: {connect}, {accepted} accepted, {received} bytes received, {passed} passed, {dropped} dropped ({as_sip} as sip)"
         )
     };
     Ok(Row {
-        traffic: format!("SIP over TCP tcp/{TCP_SIP_PORT}"),
+        traffic: format!("SIP call over TCP tcp/{TCP_SIP_PORT}"),
         sent: "1 conn".into(),
-        delivered: format!("{accepted} accepted"),
+        delivered: format!("{received} bytes"),
         counted: d,
         ok,
         note,
     })
 }
 
-fn tcp_echo_row(lab: &Lab, far: &traffic::Far, daemon: &Daemon) -> anyhow::Result<Row> {
-    println!("  a TCP connection to an echo server on tcp/{TCP_ECHO_PORT}");
+fn tcp_echo_row(
+    lab: &Lab,
+    far: &traffic::Far,
+    daemon: &Daemon,
+    what: &str,
+    port: u16,
+    msg: &[u8],
+) -> anyhow::Result<Row> {
+    println!("  {what}: a TCP connection to an echo server on tcp/{port}");
     let before = daemon.counters()?;
-    let acc0 = far.count("tcp", TCP_ECHO_PORT);
-    let msg = b"ordinary tcp data through the edge\n";
-    let echo = traffic::tcp_echo(&lab.sub, TCP_ECHO_PORT, msg);
+    let acc0 = far.count("tcp", port);
+    let echo = traffic::tcp_echo(&lab.sub, port, msg);
     // Handshake, data, echo and both FINs with their ACKs: at least 8 segments.
     let d = settle(daemon, &before, |d| d.total() >= 8)?;
-    let accepted = far.count("tcp", TCP_ECHO_PORT) - acc0;
+    let accepted = far.count("tcp", port) - acc0;
     let (dropped, passed) = (d.dropped(), d.passed());
     let echo_ok = matches!(&echo, Ok(b) if b.as_slice() == msg);
     let ok = echo_ok && accepted == 1 && dropped == 0 && passed >= 8;
@@ -379,9 +508,71 @@ fn tcp_echo_row(lab: &Lab, far: &traffic::Far, daemon: &Daemon) -> anyhow::Resul
         Err(e) => format!("{e:#}; {accepted} accepted, {dropped} dropped, {passed} passed"),
     };
     Ok(Row {
-        traffic: format!("TCP echo tcp/{TCP_ECHO_PORT}"),
+        traffic: format!("{what} tcp/{port}"),
         sent: "1 conn".into(),
         delivered: format!("{accepted} echoed"),
+        counted: d,
+        ok,
+        note,
+    })
+}
+
+fn sipp_row(lab: &Lab, daemon: &Daemon, s: &Sipp) -> anyhow::Result<Row> {
+    println!(
+        "  a SIPp call (uac {} -> uas {}), waiting {} s for an answer",
+        sipp_uac_addr(),
+        sipp_uas_addr(),
+        SIPP_TIMEOUT.as_secs()
+    );
+    let before = daemon.counters()?;
+    let call = sipp::call(
+        &s.bin,
+        &lab.sub,
+        sipp_uac_addr(),
+        sipp_uas_addr(),
+        SIPP_TIMEOUT,
+    )?;
+    let d = settle(daemon, &before, |d| d.total() >= 1)?;
+    let (dropped, passed, as_sip) = (d.dropped(), d.passed(), d.get("sip", "drop"));
+    let invites = call.invites.unwrap_or(0);
+    let received = call.received.unwrap_or(0);
+    let control = if s.control.succeeded() {
+        format!(
+            "without voipfilter the call completed in {:.2} s",
+            s.control.elapsed.as_secs_f64()
+        )
+    } else {
+        format!(
+            "the call without voipfilter FAILED ({}): the lab is broken",
+            s.control.status
+        )
+    };
+    let ok = s.control.succeeded()
+        && !call.succeeded()
+        && invites >= 1
+        && received == 0
+        && dropped == invites
+        && as_sip == dropped
+        && passed == 0;
+    let note = if ok {
+        format!(
+            "{control}; with it the call failed after {:.1} s: {invites} INVITEs (with retransmissions) sent, all dropped, no answer",
+            call.elapsed.as_secs_f64()
+        )
+    } else {
+        format!(
+            "{control}; with voipfilter: sipp exit {}, {invites} INVITEs sent, {received} messages received, {dropped} dropped ({as_sip} as sip), {passed} passed",
+            call.status
+        )
+    };
+    Ok(Row {
+        traffic: format!("SIPp call udp/{SIPP_UAS_PORT}"),
+        sent: "1 call".into(),
+        delivered: if call.succeeded() {
+            "answered".into()
+        } else {
+            "failed".into()
+        },
         counted: d,
         ok,
         note,
@@ -392,13 +583,27 @@ fn print_table(rows: &[Row]) {
     println!(
         "\nresults (dropped/passed: packets counted by voipfilter on the edge; TCP rows count both directions):\n"
     );
+    let w = rows
+        .iter()
+        .map(|r| r.traffic.len())
+        .max()
+        .unwrap_or(0)
+        .max(7)
+        + 2;
+    let c = rows
+        .iter()
+        .map(|r| r.counted.describe().len())
+        .max()
+        .unwrap_or(0)
+        .max(18)
+        + 2;
     println!(
-        "  {:<30}{:>8}{:>12}{:>9}{:>8}  {:<22}check",
+        "  {:<w$}{:>8}{:>11}{:>9}{:>8}  {:<c$}check",
         "traffic", "sent", "delivered", "dropped", "passed", "voipfilter counted"
     );
     for r in rows {
         println!(
-            "  {:<30}{:>8}{:>12}{:>9}{:>8}  {:<22}{} {}",
+            "  {:<w$}{:>8}{:>11}{:>9}{:>8}  {:<c$}{} {}",
             r.traffic,
             r.sent,
             r.delivered,
@@ -416,16 +621,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn demo_ports_match_what_it_claims() {
-        // VoIP kinds sit on default-rule ports; ordinary kinds on ports no default rule covers.
-        let voip = [5060, 4569, 3478];
+    fn demo_kinds_are_consistent() {
+        // Drop kinds name the app the detectors find; pass kinds are counted as unknown.
         for k in UDP_KINDS {
-            assert_eq!(
-                k.expect == Expect::Drop,
-                voip.contains(&k.port),
-                "{}",
-                k.name
-            );
+            assert_eq!(k.expect == Expect::Pass, k.app == "unknown", "{}", k.name);
         }
+        // VoIP is detected on any port: one SIP kind is off the SIP port.
+        assert!(UDP_KINDS.iter().any(|k| k.app == "sip" && k.port != 5060));
+        let ports: std::collections::BTreeSet<u16> = UDP_KINDS.iter().map(|k| k.port).collect();
+        assert_eq!(
+            ports.len(),
+            UDP_KINDS.len(),
+            "one far-side receiver per kind"
+        );
+        assert!(!ports.contains(&SIPP_UAS_PORT));
     }
 }

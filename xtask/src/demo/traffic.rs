@@ -4,7 +4,7 @@ use std::{
     io::{ErrorKind, Read as _, Write as _},
     net::{Shutdown, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket},
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     thread::JoinHandle,
@@ -18,25 +18,37 @@ use super::{
     lab::{FAR_IP, SUB_IP, in_netns},
 };
 
-/// A SIP INVITE (RFC 3261) without a body.
+/// A SIP INVITE built like the RFC 3261 §4 example (Alice calls Bob), from the subscriber to
+/// the far side, with an SDP offer (RFC 4566) of one PCMU audio stream.
 pub fn sip_invite(i: u32, sport: u16) -> Vec<u8> {
+    let sdp = format!(
+        "v=0\r\n\
+         o=alice 2890844526 {i} IN IP4 {SUB_IP}\r\n\
+         s=-\r\n\
+         c=IN IP4 {SUB_IP}\r\n\
+         t=0 0\r\n\
+         m=audio 49170 RTP/AVP 0\r\n\
+         a=rtpmap:0 PCMU/8000\r\n"
+    );
     format!(
         "INVITE sip:bob@{FAR_IP} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP {SUB_IP}:{sport};branch=z9hG4bK-demo-{i}\r\n\
+         Via: SIP/2.0/UDP {SUB_IP}:{sport};branch=z9hG4bK776asdhds{i}\r\n\
          Max-Forwards: 70\r\n\
-         From: \"Alice\" <sip:alice@{SUB_IP}>;tag=demo{i}\r\n\
-         To: <sip:bob@{FAR_IP}>\r\n\
-         Call-ID: demo-{i}@{SUB_IP}\r\n\
-         CSeq: 1 INVITE\r\n\
+         To: Bob <sip:bob@{FAR_IP}>\r\n\
+         From: Alice <sip:alice@{SUB_IP}>;tag=1928301774\r\n\
+         Call-ID: a84b4c76e66710{i}@{SUB_IP}\r\n\
+         CSeq: 314159 INVITE\r\n\
          Contact: <sip:alice@{SUB_IP}:{sport}>\r\n\
-         Content-Length: 0\r\n\r\n"
+         Content-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
     )
     .into_bytes()
 }
 
 /// An IAX2 full frame NEW (RFC 5456): source call number with the F bit, destination call 0,
-/// timestamp, sequence numbers, frame type IAX (6), subclass NEW (1), then the VERSION (2) and
-/// CALLED NUMBER IEs.
+/// timestamp, sequence numbers, frame type IAX (6), subclass NEW (1), then the VERSION (11) and
+/// CALLED NUMBER (1) IEs.
 pub fn iax2_new(i: u32, _sport: u16) -> Vec<u8> {
     let call = 0x8000 | (i as u16 & 0x7fff);
     let mut f = Vec::with_capacity(24);
@@ -49,13 +61,15 @@ pub fn iax2_new(i: u32, _sport: u16) -> Vec<u8> {
     f
 }
 
-/// A STUN Binding Request (RFC 8489) with no attributes.
-pub fn stun_binding(i: u32, _sport: u16) -> Vec<u8> {
-    let mut f = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
-    f.extend_from_slice(b"demo");
-    f.extend_from_slice(&i.to_be_bytes());
-    f.extend_from_slice(&std::process::id().to_be_bytes());
-    f
+/// Packet `i` of an RTP stream (RFC 3550) as a phone sends it: PCMU (payload type 0), 20 ms
+/// of audio (160 bytes) per packet, one SSRC, sequence numbers and timestamps advancing.
+pub fn rtp_pcmu(i: u32, _sport: u16) -> Vec<u8> {
+    let mut p = vec![0x80, 0x00];
+    p.extend_from_slice(&(1000u16.wrapping_add(i as u16)).to_be_bytes());
+    p.extend_from_slice(&(160 * i).to_be_bytes());
+    p.extend_from_slice(&0x5EED_CA11u32.to_be_bytes());
+    p.extend_from_slice(&[0xFF; 160]);
+    p
 }
 
 /// A DNS query for `example.org. IN A`.
@@ -77,100 +91,135 @@ pub fn app_data(i: u32, _sport: u16) -> Vec<u8> {
 }
 
 /// A UDP receiver or TCP listener on the far side, with the number of datagrams or accepted
-/// connections.
+/// connections, and the payload bytes received.
 struct Port {
     proto: &'static str,
     port: u16,
     count: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
 }
 
 /// The far side's receivers, running until dropped.
 pub struct Far {
     ports: Vec<Port>,
     stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl Far {
-    /// Opens UDP receivers on `udp` ports and TCP listeners on `tcp` ports (`true`: echo what
-    /// arrives) at [`FAR_IP`] in namespace `ns`.
-    pub fn start(ns: &str, udp: &[u16], tcp: &[(u16, bool)]) -> anyhow::Result<Far> {
-        let mut far = Far {
+    /// Opens UDP receivers on `udp` ports and TCP echo servers on `tcp` ports at [`FAR_IP`] in
+    /// namespace `ns`. An echo connection lasts until the client closes it or the far side
+    /// stops: a connection whose data never arrives stays open, silent.
+    pub fn start(ns: &str, udp: &[u16], tcp: &[u16]) -> anyhow::Result<Far> {
+        let far = Far {
             ports: Vec::new(),
             stop: Arc::new(AtomicBool::new(false)),
-            threads: Vec::new(),
+            threads: Arc::new(Mutex::new(Vec::new())),
         };
+        let mut far = far;
         for &port in udp {
             let sock = in_netns(ns, || {
                 UdpSocket::bind(SocketAddrV4::new(FAR_IP, port))
                     .with_context(|| format!("binding udp {FAR_IP}:{port}"))
             })?;
             sock.set_read_timeout(Some(Duration::from_millis(100)))?;
-            let count = Arc::new(AtomicU64::new(0));
-            let (c, stop) = (count.clone(), far.stop.clone());
-            far.threads.push(std::thread::spawn(move || {
+            let (count, bytes) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+            let (c, b, stop) = (count.clone(), bytes.clone(), far.stop.clone());
+            far.spawn(move || {
                 let mut buf = [0u8; 2048];
                 while !stop.load(Ordering::Relaxed) {
-                    if sock.recv_from(&mut buf).is_ok() {
+                    if let Ok((n, _)) = sock.recv_from(&mut buf) {
                         c.fetch_add(1, Ordering::SeqCst);
+                        b.fetch_add(n as u64, Ordering::SeqCst);
                     }
                 }
-            }));
+            });
             far.ports.push(Port {
                 proto: "udp",
                 port,
                 count,
+                bytes,
             });
         }
-        for &(port, echo) in tcp {
+        for &port in tcp {
             let l = in_netns(ns, || {
                 TcpListener::bind(SocketAddrV4::new(FAR_IP, port))
                     .with_context(|| format!("listening on tcp {FAR_IP}:{port}"))
             })?;
             l.set_nonblocking(true)?;
-            let count = Arc::new(AtomicU64::new(0));
-            let (c, stop) = (count.clone(), far.stop.clone());
-            far.threads.push(std::thread::spawn(move || {
+            let (count, bytes) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+            let (c, b, stop, threads) = (
+                count.clone(),
+                bytes.clone(),
+                far.stop.clone(),
+                far.threads.clone(),
+            );
+            far.spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     match l.accept() {
                         Ok((s, _)) => {
                             c.fetch_add(1, Ordering::SeqCst);
-                            if echo {
-                                echo_until_eof(s);
-                            }
-                        }
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                            std::thread::sleep(Duration::from_millis(20))
+                            let (b, stop) = (b.clone(), stop.clone());
+                            let t = std::thread::spawn(move || echo(s, &b, &stop));
+                            threads.lock().unwrap_or_else(|e| e.into_inner()).push(t);
                         }
                         Err(_) => std::thread::sleep(Duration::from_millis(20)),
                     }
                 }
-            }));
+            });
             far.ports.push(Port {
                 proto: "tcp",
                 port,
                 count,
+                bytes,
             });
         }
         Ok(far)
     }
 
-    /// Datagrams (udp) or accepted connections (tcp) so far.
-    pub fn count(&self, proto: &str, port: u16) -> u64 {
+    fn spawn(&mut self, f: impl FnOnce() + Send + 'static) {
+        let t = std::thread::spawn(f);
+        self.threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(t);
+    }
+
+    fn port(&self, proto: &str, port: u16) -> Option<&Port> {
         self.ports
             .iter()
             .find(|p| p.proto == proto && p.port == port)
+    }
+
+    /// Datagrams (udp) or accepted connections (tcp) so far.
+    pub fn count(&self, proto: &str, port: u16) -> u64 {
+        self.port(proto, port)
             .map_or(0, |p| p.count.load(Ordering::SeqCst))
+    }
+
+    /// Payload bytes received so far (datagrams, or data on the connections).
+    pub fn bytes(&self, proto: &str, port: u16) -> u64 {
+        self.port(proto, port)
+            .map_or(0, |p| p.bytes.load(Ordering::SeqCst))
     }
 }
 
-fn echo_until_eof(mut s: TcpStream) {
+/// Echoes what arrives until the client closes the connection or `stop` is set.
+fn echo(mut s: TcpStream, bytes: &AtomicU64, stop: &AtomicBool) {
     let _ = s.set_nonblocking(false);
-    let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
+    let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
     let mut buf = [0u8; 2048];
-    while let Ok(n) = s.read(&mut buf) {
-        if n == 0 || s.write_all(&buf[..n]).is_err() {
-            break;
+    while !stop.load(Ordering::Relaxed) {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                bytes.fetch_add(n as u64, Ordering::SeqCst);
+                if s.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break,
         }
     }
 }
@@ -178,8 +227,16 @@ fn echo_until_eof(mut s: TcpStream) {
 impl Drop for Far {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
+        // Accept loops may add connection threads until they see the flag: join until none
+        // is left.
+        loop {
+            let t = self.threads.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            match t {
+                Some(t) => {
+                    let _ = t.join();
+                }
+                None => break,
+            }
         }
     }
 }
@@ -218,6 +275,60 @@ pub fn tcp_connect(
     in_netns(sub_ns, || Ok(TcpStream::connect_timeout(&to, timeout)))
 }
 
+/// A connection from the subscriber that sends `msg` and waits `wait` for an echo; the
+/// connection is then aborted (RST: a closed socket with unacknowledged data would retransmit
+/// for minutes). Returns the connect error, or the bytes echoed back.
+pub fn tcp_send_and_abort(
+    sub_ns: &str,
+    port: u16,
+    msg: &[u8],
+    wait: Duration,
+) -> anyhow::Result<std::io::Result<Vec<u8>>> {
+    let mut s = match tcp_connect(sub_ns, port, Duration::from_secs(3))? {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
+    s.write_all(msg).context("sending on the connection")?;
+    s.set_read_timeout(Some(Duration::from_millis(100)))?;
+    let end = std::time::Instant::now() + wait;
+    let mut back = Vec::new();
+    let mut buf = [0u8; 2048];
+    while std::time::Instant::now() < end {
+        interrupt::check()?;
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => back.extend_from_slice(&buf[..n]),
+            // EINTR: a signal (Ctrl-C); the next round's check reports it.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(e).context("reading from the connection"),
+        }
+    }
+    abort(&s);
+    Ok(Ok(back))
+}
+
+/// Makes the next close send a RST (SO_LINGER with a zero timeout).
+fn abort(s: &TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt on an open socket with a valid `linger` of the size passed.
+    unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(s),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
 /// Sends `msg` over a new connection to the far side's echo `port`, half-closes, and returns
 /// what came back.
 pub fn tcp_echo(sub_ns: &str, port: u16, msg: &[u8]) -> anyhow::Result<Vec<u8>> {
@@ -240,10 +351,19 @@ mod tests {
     fn payloads_are_well_formed() {
         let sip = String::from_utf8(sip_invite(3, 40000)).unwrap();
         assert!(
-            sip.starts_with("INVITE sip:bob@10.201.2.2 SIP/2.0\r\n") && sip.ends_with("\r\n\r\n"),
+            sip.starts_with("INVITE sip:bob@10.201.2.2 SIP/2.0\r\n"),
             "{sip}"
         );
         assert!(sip.contains("Via: SIP/2.0/UDP 10.201.1.2:40000;branch=z9hG4bK"));
+        let (head, body) = sip.split_once("\r\n\r\n").unwrap();
+        let cl: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(cl, body.len(), "Content-Length matches the SDP");
+        assert!(body.starts_with("v=0\r\n") && body.contains("m=audio 49170 RTP/AVP 0\r\n"));
 
         let iax = iax2_new(5, 0);
         assert_eq!(&iax[..2], &[0x80, 0x05], "F bit and source call number");
@@ -253,12 +373,16 @@ mod tests {
             "frame type IAX, subclass NEW"
         );
 
-        let stun = stun_binding(1, 0);
-        assert_eq!(stun.len(), 20, "header only");
+        let (a, b) = (rtp_pcmu(0, 0), rtp_pcmu(1, 0));
         assert_eq!(
-            &stun[..8],
-            &[0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42],
-            "binding request, length 0, magic cookie"
+            (a.len(), a[0], a[1]),
+            (172, 0x80, 0),
+            "RTP v2, PCMU, 160 bytes"
+        );
+        assert_eq!(&a[8..12], &b[8..12], "one SSRC");
+        assert_eq!(
+            u16::from_be_bytes([b[2], b[3]]),
+            u16::from_be_bytes([a[2], a[3]]) + 1
         );
 
         let dns = dns_query(7, 0);
