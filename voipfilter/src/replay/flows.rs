@@ -130,6 +130,7 @@ const MAX_FRAGS: usize = 65_536;
 #[derive(Default)]
 pub struct Keyer {
     frags: HashMap<FragId, (u16, u16)>,
+    tcp_slots: std::collections::BTreeSet<u32>,
 }
 
 impl Keyer {
@@ -137,6 +138,11 @@ impl Keyer {
     /// header the parser can read (ARP, LLDP, runts...).
     pub fn key(&mut self, frame: &[u8]) -> Option<(FlowKey, Endpoint)> {
         let h = flow_headers(frame).ok()?;
+        if h.proto == voipfilter_common::packet::proto::TCP && h.has_ports() {
+            // The slot the program would use for this connection in TCP_CALLS (reset between
+            // captures: only these slots can have been written).
+            self.tcp_slots.insert(voipfilter_common::flow::FlowKey::new(&h).0.tcp_slot());
+        }
         let (mut sport, mut dport) = if h.has_ports() { (h.sport, h.dport) } else { (0, 0) };
         match h.frag {
             Frag::First if h.has_ports() => {
@@ -157,9 +163,15 @@ impl Keyer {
         Some((FlowKey::new(h.proto, src, dst), src))
     }
 
-    /// Forgets every fragment (between captures).
+    /// Forgets every fragment and TCP slot (between captures).
     pub fn clear(&mut self) {
         self.frags.clear();
+        self.tcp_slots.clear();
+    }
+
+    /// The `TCP_CALLS` slots of the TCP connections seen since the last [`Keyer::clear`].
+    pub fn tcp_slots(&self) -> &std::collections::BTreeSet<u32> {
+        &self.tcp_slots
     }
 }
 

@@ -141,7 +141,8 @@ impl Replayer {
     }
 
     fn run_capture(&mut self, path: &Path, c: &mut CaptureReplay, progress: &mut Progress, label: &str) -> anyhow::Result<()> {
-        let cleared = state::reset(self.filter.ebpf_mut(), &mut self.maps).context("clearing the program's flow state")?;
+        let cleared = state::reset(self.filter.ebpf_mut(), &mut self.maps, self.keyer.tcp_slots())
+            .context("clearing the program's flow state")?;
         log::debug!("cleared state maps before {}: {cleared:?}", c.name);
         self.keyer.clear();
         let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
