@@ -3,9 +3,9 @@
 //! A subscriber namespace sends VoIP and ordinary traffic through an edge namespace, where
 //! voipfilter runs on both interfaces with its defaults (no port rules; every call the
 //! detectors find is dropped), to a far-side namespace that counts what arrives. The VoIP
-//! traffic is real: SIP INVITEs with SDP (on the SIP port and another one), IAX2 NEW frames, an
-//! RTP stream without signalling, a SIP call over TCP, and a whole SIPp call (which completes
-//! before voipfilter starts and fails once it runs). Each kind of traffic is sent on its own
+//! traffic is real: SIP INVITEs with SDP (on the SIP port and another one), IAX2 NEW frames,
+//! STUN binding requests, an RTP stream without signalling, a SIP call over TCP, and a whole
+//! SIPp call (which completes before voipfilter starts and fails once it runs). Each kind of traffic is sent on its own
 //! and compared with what voipfilter's counters say about it; for UDP, sent = delivered +
 //! dropped must hold exactly. Namespaces, pins, SIPp and the XDP program are removed at the
 //! end, on failure and on Ctrl-C.
@@ -79,6 +79,14 @@ const UDP_KINDS: &[UdpKind] = &[
         payload: traffic::rtp_pcmu,
         app: "rtp",
         expect: Expect::DropAfter(2),
+    },
+    UdpKind {
+        name: "STUN binding request",
+        port: 3478,
+        count: 20,
+        payload: traffic::stun_binding,
+        app: "stun",
+        expect: Expect::Drop,
     },
     UdpKind {
         name: "DNS query",

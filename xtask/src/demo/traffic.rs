@@ -72,6 +72,15 @@ pub fn rtp_pcmu(i: u32, _sport: u16) -> Vec<u8> {
     p
 }
 
+/// A STUN Binding Request (RFC 8489) with no attributes, as ICE sends them.
+pub fn stun_binding(i: u32, _sport: u16) -> Vec<u8> {
+    let mut f = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+    f.extend_from_slice(b"demo");
+    f.extend_from_slice(&i.to_be_bytes());
+    f.extend_from_slice(&std::process::id().to_be_bytes());
+    f
+}
+
 /// A DNS query for `example.org. IN A`.
 pub fn dns_query(i: u32, _sport: u16) -> Vec<u8> {
     let mut f = Vec::new();
@@ -383,6 +392,14 @@ mod tests {
         assert_eq!(
             u16::from_be_bytes([b[2], b[3]]),
             u16::from_be_bytes([a[2], a[3]]) + 1
+        );
+
+        let stun = stun_binding(1, 0);
+        assert_eq!(stun.len(), 20, "header only");
+        assert_eq!(
+            &stun[..8],
+            &[0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42],
+            "binding request, length 0, magic cookie"
         );
 
         let dns = dns_query(7, 0);
