@@ -22,6 +22,8 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ("util-linux", "nsenter: run voipfilter in a namespace"),
     ("sip-tester", "sipp: SIP peers"),
     ("coturn", "STUN/TURN server and client tools"),
+    ("curl", "HTTP client in the peer tests"),
+    ("python3", "python3 -m http.server in the peer tests"),
     ("tcpreplay", "replaying captures"),
     ("libndpi-bin", "ndpiReader: the reference classifier"),
     ("xdp-tools", "xdp-loader, xdpdump"),
