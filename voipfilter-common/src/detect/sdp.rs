@@ -26,6 +26,16 @@
 //! * The payload must be [`MIN_LEN`] bytes long, checked first, so that reads made while
 //!   parsing tell the verifier nothing new about the length.
 //!
+//! In the engine (`engine::sip_app`, an `#[inline(never)]` function of `voipfilter_detect`),
+//! three more things were needed:
+//! * [`parse_into`] writes plain fields ([`Media`]) only where something was found; no value
+//!   is built from an `Option`'s payload (a returned `Sdp` was assembled from a register
+//!   holding a packet pointer on the `None` path: "R5 bitwise operator &= on pointer").
+//! * The loops read bytes with `byte_at` (a 16-bit read), not `u8_at` (LLVM computed the
+//!   pointer twice: "offset is outside of the packet").
+//! * The IPv6 accumulator is laundered (`Bytes::launder`) after each character; without it
+//!   the program went over 1M processed instructions.
+//!
 //! Callers: after `parse` the payload length known to the verifier depends on where the
 //! scans stopped; code that then reads the same payload at constant offsets makes the
 //! verifier walk it once per stopping point. Call `parse` last, or give later code a payload
