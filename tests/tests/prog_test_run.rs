@@ -849,10 +849,9 @@ fn stun_binding_request_is_dropped_on_any_port() {
     h.check_counters();
 }
 
-/// Waits for `SDP_IN_ENGINE` (engine.rs): the SDP parser does not pass the verifier in the real
-/// program yet.
+/// An SDP offer in an INVITE makes the kernel expect its media (`SDP_IN_ENGINE`, engine.rs):
+/// the first RTP packet to the announced port is dropped.
 #[test]
-#[ignore = "SDP expectations wait for the SDP parser to pass the kernel verifier (SDP_IN_ENGINE)"]
 fn sdp_announced_media_is_dropped_from_its_first_packet() {
     let mut h = Harness::new();
     let inv = Frame::udp4(CLIENT, 5060, SERVER, 5060, &voip::sip_invite(1, "192.0.2.10", 49170)).build();

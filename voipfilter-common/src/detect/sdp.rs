@@ -26,6 +26,16 @@
 //! * The payload must be [`MIN_LEN`] bytes long, checked first, so that reads made while
 //!   parsing tell the verifier nothing new about the length.
 //!
+//! In the engine (`engine::sip_app`, an `#[inline(never)]` function of `voipfilter_detect`),
+//! three more things were needed:
+//! * [`parse_into`] writes plain fields ([`Media`]) only where something was found; no value
+//!   is built from an `Option`'s payload (a returned `Sdp` was assembled from a register
+//!   holding a packet pointer on the `None` path: "R5 bitwise operator &= on pointer").
+//! * The loops read bytes with `byte_at` (a 16-bit read), not `u8_at` (LLVM computed the
+//!   pointer twice: "offset is outside of the packet").
+//! * The IPv6 accumulator is laundered (`Bytes::launder`) after each character; without it
+//!   the program went over 1M processed instructions.
+//!
 //! Callers: after `parse` the payload length known to the verifier depends on where the
 //! scans stopped; code that then reads the same payload at constant offsets makes the
 //! verifier walk it once per stopping point. Call `parse` last, or give later code a payload
@@ -94,26 +104,59 @@ impl Sdp {
     }
 }
 
+/// [`parse`]'s result as plain fields, for BPF code ([`parse_into`]): no `Option`, every field
+/// defined on every path. `Default` is "nothing".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Media {
+    /// The connection address (an IPv4 address uses the first 4 bytes); zeros without one.
+    pub addr: [u8; 16],
+    /// 4 or 6: the family of `addr`; 0: no address found.
+    pub family: u8,
+    /// RTP ports of the first audio and the first video stream; 0 = none or disabled.
+    pub ports: [u16; 2],
+}
+
+impl Media {
+    /// The same as an [`Sdp`].
+    pub fn sdp(&self) -> Sdp {
+        Sdp { addr: if self.family == 0 { None } else { Some((self.addr, self.family == 6)) }, ports: self.ports }
+    }
+}
+
 /// Finds the media address and ports announced by the SDP body of a SIP message.
 #[inline(always)]
 pub fn parse<B: Bytes + ?Sized>(pl: &B) -> Sdp {
+    let mut m = Media::default();
+    parse_into(pl, &mut m);
+    m.sdp()
+}
+
+/// [`parse`] for BPF code: writes what it finds into `out` (which should start as
+/// `Media::default()`), field by field and only where found.
+///
+/// Why not a returned `Sdp`: its `addr` is an `Option` whose payload is undefined on the
+/// `None` path, and LLVM assembled the returned struct from whatever register was there (a
+/// packet pointer), masking it (`&=`): the verifier refuses any arithmetic on a pointer, even
+/// when the result is never used. Here no value is built from an `Option`'s payload: every
+/// helper below returns plain values (0 / `false` for "none") or writes `out` on success.
+#[inline(always)]
+pub fn parse_into<B: Bytes + ?Sized>(pl: &B, out: &mut Media) {
     // The first read at a high constant offset, here where it can only fail: the reads
     // below then never tell the verifier more about the payload length than that it is at
     // least MIN_LEN, whichever character a parser stopped at (it would otherwise keep one
     // state per stopping point).
     if pl.u8_at(MIN_LEN - 1).is_none() {
-        return Sdp::default();
+        return;
     }
-    let Some(v) = Verifier::new(pl) else { return Sdp::default() };
+    let Some(v) = Verifier::new(pl) else { return };
     // All three scans first: each returns an offset that the verifier sees as the same value
     // whether the line was found or not, and wherever it was.
     let c = find(pl, v, C_LINE);
     let audio = find(pl, v, M_AUDIO);
     let video = find(pl, v, M_VIDEO);
-    Sdp {
-        addr: connection(pl, v, c),
-        ports: [media_port(pl, v, audio, M_AUDIO, tag4(b"udio")), media_port(pl, v, video, M_VIDEO, tag4(b"ideo"))],
-    }
+    connection(pl, v, c, out);
+    out.ports[0] = media_port(pl, v, audio, M_AUDIO, tag4(b"udio"));
+    out.ports[1] = media_port(pl, v, video, M_VIDEO, tag4(b"ideo"));
 }
 
 /// Offsets found by `find` are below this constant (the verifier then bounds the reads at
@@ -196,19 +239,21 @@ fn last_newline(w: u64) -> usize {
     (((low >> 15 | low >> 31) & 1) | ((low >> 22 | low >> 30) & 2)) as usize
 }
 
-/// `\nc=IN IP4 addr` or `\nc=IN IP6 addr` at `at` (the newline).
+/// `\nc=IN IP4 addr` or `\nc=IN IP6 addr` at `at` (the newline): the address and its family
+/// into `out`, which is left as it is when there is none.
 #[inline(always)]
-fn connection<B: Bytes + ?Sized>(pl: &B, v: Verifier, at: usize) -> Option<([u8; 16], bool)> {
-    if at >= SCAN_LEN || pl.be32(at)? != C_LINE || pl.be32(at + 4)? != tag4(b"N IP") || pl.u8_at(at + 9)? != b' ' {
-        return None;
+fn connection<B: Bytes + ?Sized>(pl: &B, v: Verifier, at: usize, out: &mut Media) {
+    if at >= SCAN_LEN
+        || pl.be32(at) != Some(C_LINE)
+        || pl.be32(at + 4) != Some(tag4(b"N IP"))
+        || pl.u8_at(at + 9) != Some(b' ')
+    {
+        return;
     }
-    match pl.u8_at(at + 8)? {
-        b'4' => {
-            let [a, b, c, d] = ipv4(pl, v, at + 10)?;
-            Some(([a, b, c, d, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], false))
-        }
-        b'6' => Some((ipv6(pl, v, at + 10)?, true)),
-        _ => None,
+    match pl.u8_at(at + 8) {
+        Some(b'4') => ipv4(pl, v, at + 10, out),
+        Some(b'6') => ipv6(pl, v, at + 10, out),
+        _ => {}
     }
 }
 
@@ -219,21 +264,37 @@ fn media_port<B: Bytes + ?Sized>(pl: &B, v: Verifier, at: usize, tag: u32, rest:
     if at >= SCAN_LEN || pl.be32(at) != Some(tag) || pl.be32(at + 4) != Some(rest) || pl.u8_at(at + 8) != Some(b' ') {
         return 0;
     }
-    port(pl, v, at + 9).unwrap_or(0)
+    port(pl, v, at + 9)
 }
 
-/// A decimal port of 1-5 digits at `at`, ended by a space or `/` (`PORT/count`), <= 65535.
+/// A decimal port of 1-5 digits at `at`, ended by a space or `/` (`PORT/count`), <= 65535;
+/// 0 if malformed.
 #[inline(always)]
-fn port<B: Bytes + ?Sized>(pl: &B, v: Verifier, at: usize) -> Option<u16> {
+fn port<B: Bytes + ?Sized>(pl: &B, v: Verifier, at: usize) -> u16 {
     let mut value = 0usize;
     for k in 0..6 {
-        let c = pl.u8_at(at + k)?;
+        let Some(c) = byte_at(pl, at + k) else { return 0 };
         if !c.is_ascii_digit() || k == 5 {
-            return (k > 0 && matches!(c, b' ' | b'/') && value <= 0xFFFF).then_some(value as u16);
+            return if k > 0 && matches!(c, b' ' | b'/') && value <= 0xFFFF { value as u16 } else { 0 };
         }
         value = v.forget(value * 10 + (c - b'0') as usize, 0x1_FFFF);
     }
-    None
+    0
+}
+
+/// The byte at `at` (which must be >= 1), or `None` past the payload: the low byte of the
+/// 16-bit word that ends there, which is readable exactly when the byte is.
+///
+/// For the parsers' loops, where `pl.u8_at(at + k)` failed the verifier in the engine: for a
+/// one-byte read the packet's `load` hides the size from LLVM (`black_box(1)`), and LLVM then
+/// computed the packet pointer twice, `off + (start + 1)` for the bounds check and
+/// `off + start` for the read; the verifier knows the check only for the first ("R7 offset
+/// is outside of the packet"). A two-byte read has a constant size, and one pointer.
+/// `opaque`: LLVM would fold the `- 1` into the pointer (docs/verifier.md).
+#[inline(always)]
+fn byte_at<B: Bytes + ?Sized>(pl: &B, at: usize) -> Option<u8> {
+    let w = pl.be16(crate::bytes::opaque(at - 1))?;
+    Some(w as u8)
 }
 
 /// Whether `c` may follow an address in a `c=` line: end of line, a space, or `/` (TTL or
@@ -244,41 +305,45 @@ fn ends_address(c: u8) -> bool {
 }
 
 /// A dotted-quad IPv4 address at `at`: four decimal octets of 1-3 digits, each <= 255, at most
-/// 15 characters, then [`ends_address`].
+/// 15 characters, then [`ends_address`]. Into `out` (family 4) if well-formed.
 #[inline(always)]
-fn ipv4<B: Bytes + ?Sized>(pl: &B, v: Verifier, at: usize) -> Option<[u8; 4]> {
+fn ipv4<B: Bytes + ?Sized>(pl: &B, v: Verifier, at: usize, out: &mut Media) {
     let (mut addr, mut octet, mut digits, mut dots) = (0u32, 0usize, 0usize, 0usize);
     for k in 0..16 {
-        let c = pl.u8_at(at + k)?;
+        let Some(c) = byte_at(pl, at + k) else { return };
         if c.is_ascii_digit() {
             octet = octet * 10 + (c - b'0') as usize;
             digits += 1;
             if digits > 3 || octet > 255 {
-                return None;
+                return;
             }
         } else {
             if digits == 0 {
-                return None;
+                return;
             }
             addr = addr << 8 | octet as u32;
             if ends_address(c) {
-                return (dots == 3).then_some(addr.to_be_bytes());
+                if dots == 3 {
+                    let [a, b, c, d] = addr.to_be_bytes();
+                    (out.addr[0], out.addr[1], out.addr[2], out.addr[3]) = (a, b, c, d);
+                    out.family = 4;
+                }
+                return;
             }
             if c != b'.' || dots == 3 {
-                return None;
+                return;
             }
             (octet, digits, dots) = (0, 0, dots + 1);
         }
         (octet, digits, dots) = (v.forget(octet, 0xFF), v.forget(digits, 3), v.forget(dots, 3));
     }
-    None
 }
 
 /// An IPv6 address in text form (RFC 4291 §2.2) at `at`: up to 8 groups of 1-4 hex digits,
 /// one `::` at most, at most 39 characters, then [`ends_address`]. The embedded-IPv4 form
-/// (`::ffff:192.0.2.1`) is not accepted.
+/// (`::ffff:192.0.2.1`) is not accepted. Into `out` (family 6) if well-formed.
 #[inline(always)]
-fn ipv6<B: Bytes + ?Sized>(pl: &B, v: Verifier, at: usize) -> Option<[u8; 16]> {
+fn ipv6<B: Bytes + ?Sized>(pl: &B, v: Verifier, at: usize, out: &mut Media) {
     // Closed groups are shifted into a 128-bit accumulator (hi, lo); at `::` it moves to
     // `head` (with `head_n` groups) and collects the tail from then on.
     let (mut hi, mut lo, mut head_hi, mut head_lo) = (0u64, 0u64, 0u64, 0u64);
@@ -286,7 +351,7 @@ fn ipv6<B: Bytes + ?Sized>(pl: &B, v: Verifier, at: usize) -> Option<[u8; 16]> {
     // Flags as 0/1 numbers, so that they can be widened like the counters.
     let (mut compressed, mut prev_colon) = (0usize, 0usize);
     for k in 0..40 {
-        let c = pl.u8_at(at + k)?;
+        let Some(c) = byte_at(pl, at + k) else { return };
         let nibble = match c {
             b'0'..=b'9' => c - b'0',
             b'a'..=b'f' => c - b'a' + 10,
@@ -297,22 +362,22 @@ fn ipv6<B: Bytes + ?Sized>(pl: &B, v: Verifier, at: usize) -> Option<[u8; 16]> {
         if nibble != 0xFF {
             // A lone leading ':' is not an address; a group has 4 digits at most.
             if (k == 1 && prev_colon == 1) || digits == 4 {
-                return None;
+                return;
             }
             (group, digits, prev_colon) = (group << 4 | nibble as usize, digits + 1, 0);
         } else if c != b':' && !end {
-            return None;
+            return;
         } else if digits > 0 {
             // The group is closed by ':' or by the end of the address.
             if groups == 8 {
-                return None;
+                return;
             }
             (hi, lo) = (hi << 16 | lo >> 48, lo << 16 | group as u64);
             (group, digits, groups, prev_colon) = (0, 0, groups + 1, 1);
         } else if c == b':' && prev_colon == 1 {
             // `::`, once.
             if compressed == 1 {
-                return None;
+                return;
             }
             (head_hi, head_lo, hi, lo) = (hi, lo, 0, 0);
             (head_n, compressed) = (groups, 1);
@@ -321,10 +386,10 @@ fn ipv6<B: Bytes + ?Sized>(pl: &B, v: Verifier, at: usize) -> Option<[u8; 16]> {
             prev_colon = 1;
         } else if !(end && prev_colon == 1 && compressed == 1 && head_n == groups && k > 1) {
             // An empty group (`1:`, `1::2:`); only `::` may end the address.
-            return None;
+            return;
         }
         if end {
-            return assemble(compressed == 1, head_n, groups, (head_hi, head_lo), (hi, lo));
+            return assemble(compressed == 1, head_n, groups, (head_hi, head_lo), (hi, lo), out);
         }
         group = v.forget(group, 0xFFFF);
         digits = v.forget(digits, 7);
@@ -332,28 +397,39 @@ fn ipv6<B: Bytes + ?Sized>(pl: &B, v: Verifier, at: usize) -> Option<[u8; 16]> {
         head_n = v.forget(head_n, 15);
         compressed = v.forget(compressed, 1);
         prev_colon = v.forget(prev_colon, 1);
+        // The accumulator's known bits (how many groups were shifted in) would keep one
+        // verifier state per count; laundered, it is an unknown number on every path.
+        let Some(h) = pl.launder(hi as usize, usize::MAX) else { return };
+        let Some(l) = pl.launder(lo as usize, usize::MAX) else { return };
+        (hi, lo) = (h as u64, l as u64);
     }
-    None
 }
 
 /// The 16 address bytes from the groups read by [`ipv6`]: all 8 groups in `tail`, or
-/// `head_n` groups in `head`, then zeros, then the rest of the groups in `tail`.
+/// `head_n` groups in `head`, then zeros, then the rest of the groups in `tail`. Into `out`
+/// (family 6) if the groups make an address.
 #[inline(always)]
-fn assemble(compressed: bool, head_n: usize, groups: usize, head: (u64, u64), tail: (u64, u64)) -> Option<[u8; 16]> {
-    if !compressed {
-        return (groups == 8).then(|| bytes128(tail));
-    }
-    if groups > 7 {
-        return None;
-    }
-    // Shift the head left by one group per group it does not have.
-    let (mut hi, mut lo) = head;
-    for k in 0..8 {
-        if k >= head_n {
-            (hi, lo) = (hi << 16 | lo >> 48, lo << 16);
+fn assemble(compressed: bool, head_n: usize, groups: usize, head: (u64, u64), tail: (u64, u64), out: &mut Media) {
+    let (hi, lo) = if !compressed {
+        if groups != 8 {
+            return;
         }
-    }
-    Some(bytes128((hi | tail.0, lo | tail.1)))
+        tail
+    } else {
+        if groups > 7 {
+            return;
+        }
+        // Shift the head left by one group per group it does not have.
+        let (mut hi, mut lo) = head;
+        for k in 0..8 {
+            if k >= head_n {
+                (hi, lo) = (hi << 16 | lo >> 48, lo << 16);
+            }
+        }
+        (hi | tail.0, lo | tail.1)
+    };
+    out.addr = bytes128((hi, lo));
+    out.family = 6;
 }
 
 #[inline(always)]
