@@ -7,9 +7,7 @@
 //! with a model, and the engine tests also compare the flow, expectation, fragment and TCP-call
 //! tables. Needs root.
 //!
-//! The engine makes no SDP expectations yet (`SDP_IN_ENGINE` in engine.rs: the SDP parser does
-//! not pass the verifier in the real program); the test that needs them is ignored, with that
-//! reason, until then.
+//! Every detector runs in the kernel, SDP expectations included (`SDP_IN_ENGINE` in engine.rs).
 
 use voipfilter::{
     config::Settings,
@@ -869,8 +867,8 @@ fn sdp_announced_media_is_dropped_from_its_first_packet() {
 // Kernel and host model on random frames, with the same state.
 
 /// Payloads for random frames: VoIP messages (so that detectors and flow state are exercised)
-/// and plain bytes. `gated` adds what the kernel build still leaves out: STUN messages, SDP
-/// offers and MGCP.
+/// and plain bytes. `gated` adds the payloads whose detectors were the last to pass the
+/// verifier in the real program: STUN messages, SDP offers and MGCP.
 fn random_payload(r: &mut Rng, gated: bool) -> Vec<u8> {
     const MEDIA: &[&str] = &["192.0.2.10", "192.0.2.20", "198.51.100.7", "203.0.113.8"];
     match r.below(if gated { 15 } else { 12 }) {
