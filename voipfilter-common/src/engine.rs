@@ -166,53 +166,75 @@ pub struct Found {
 
 /// Slow path, first half: the detectors that need no flow state (STUN, SIP and its SDP,
 /// MGCP, Megaco, IAX2, H.323, SCCP, RTP over TCP). Expectations they imply (SDP media, STUN
-/// addresses) are recorded here.
+/// addresses) are recorded here. [`stateless_binary`], then [`stateless_text`] if it asks.
 #[inline(always)]
 pub fn stateless<B: Bytes + ?Sized, T: Tables>(p: &B, h: &Headers, t: &T) -> Found {
-    let Some(pl) = payload(p, h).filter(|_| h.has_ports()) else { return Found::default() };
-    let Some(b0) = first_byte(&pl) else { return Found::default() };
+    match stateless_binary(p, h, t) {
+        Stateless::Done(f) => f,
+        Stateless::Text => stateless_text(p, h, t),
+    }
+}
+
+/// What [`stateless_binary`] leaves to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stateless {
+    Done(Found),
+    /// The payload starts like text: run [`stateless_text`] (in the kernel: a tail call into a
+    /// program of its own, so that the text detectors, SDP above all, have their own verifier
+    /// budget).
+    Text,
+}
+
+/// The binary detectors: STUN/TURN, H.323 and RTP over TCP, SCCP, and (for payloads that do not
+/// start like text) IAX2 and H.323 RAS.
+#[inline(always)]
+pub fn stateless_binary<B: Bytes + ?Sized, T: Tables>(p: &B, h: &Headers, t: &T) -> Stateless {
+    let Some(pl) = payload(p, h).filter(|_| h.has_ports()) else { return Stateless::Done(Found::default()) };
+    let Some(b0) = first_byte(&pl) else { return Stateless::Done(Found::default()) };
     let tcp = h.proto == proto::TCP;
     if b0 < 4 || b0 == 0xFF {
         let app = if tcp { stun_tcp(t, &pl) } else { stun_udp(t, &pl) };
         if app != 0 {
-            return Found { app, stun: 1, ..Found::default() };
+            return Stateless::Done(Found { app, stun: 1, ..Found::default() });
         }
     }
-    let app = if tcp { stateless_tcp(t, &pl, h, b0) } else { stateless_udp(t, &pl, h, b0) };
+    let text = (0x21..0x80).contains(&b0);
+    let app = if tcp {
+        let mut app = 0;
+        if b0 < 4 {
+            app = binary_tcp(&pl);
+        }
+        if app == 0 && detect::sccp::detect(&pl, h.sport, h.dport) {
+            app = App::Sccp as u16;
+        }
+        app
+    } else if text {
+        0
+    } else {
+        legacy_udp(&pl, h.sport, h.dport)
+    };
+    if app == 0 && text {
+        return Stateless::Text;
+    }
+    Stateless::Done(Found { app, ..Found::default() })
+}
+
+/// The text detectors: SIP (with SDP) on UDP and TCP; MGCP, Megaco and last IAX2 / H.323 RAS
+/// on UDP (the order of the single-program engine).
+#[inline(always)]
+pub fn stateless_text<B: Bytes + ?Sized, T: Tables>(p: &B, h: &Headers, t: &T) -> Found {
+    let Some(pl) = payload(p, h).filter(|_| h.has_ports()) else { return Found::default() };
+    let mut app = sip_app(t, &pl);
+    if h.proto != proto::TCP {
+        if app == 0 {
+            app = text_udp(&pl);
+        }
+        if app == 0 {
+            // Last: the IAX2 element walk multiplies the verifier's work for whatever follows it.
+            app = legacy_udp(&pl, h.sport, h.dport);
+        }
+    }
     Found { app, ..Found::default() }
-}
-
-#[inline(always)]
-fn stateless_udp<B: Bytes + ?Sized, T: Tables>(t: &T, pl: &Payload<'_, B>, h: &Headers, b0: u8) -> u16 {
-    if (0x21..0x80).contains(&b0) {
-        let app = sip_app(t, pl);
-        if app != 0 {
-            return app;
-        }
-        let app = text_udp(pl);
-        if app != 0 {
-            return app;
-        }
-    }
-    // Last: the IAX2 element walk multiplies the verifier's work for whatever follows it.
-    legacy_udp(pl, h.sport, h.dport)
-}
-
-#[inline(always)]
-fn stateless_tcp<B: Bytes + ?Sized, T: Tables>(t: &T, pl: &Payload<'_, B>, h: &Headers, b0: u8) -> u16 {
-    if b0 < 4 {
-        let app = binary_tcp(pl);
-        if app != 0 {
-            return app;
-        }
-    }
-    if detect::sccp::detect(pl, h.sport, h.dport) {
-        return App::Sccp as u16;
-    }
-    if (0x21..0x80).contains(&b0) {
-        return sip_app(t, pl);
-    }
-    0
 }
 
 /// Slow path, second half: flow state. The packet's flow is new or undecided (or a STUN flow

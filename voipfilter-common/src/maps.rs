@@ -8,7 +8,7 @@ pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/voipfilter";
 pub const PROGRAM: &str = "voipfilter";
 /// The programs reached by tail calls through `JUMP`, at these indexes.
 pub const TAIL_PROGRAMS: &[(&str, u32)] =
-    &[("voipfilter_inspect", 0), ("voipfilter_tunnel", 1), ("voipfilter_fast", 2), ("voipfilter_detect", 3)];
+    &[("voipfilter_inspect", 0), ("voipfilter_tunnel", 1), ("voipfilter_fast", 2), ("voipfilter_detect", 3), ("voipfilter_text", 4)];
 /// The program array of the tail calls.
 pub const JUMP: &str = "JUMP";
 

@@ -1,12 +1,13 @@
 //! The voipfilter XDP programs: parse, look up, decide, count. The logic lives in
 //! `voipfilter_common::engine`; this crate only binds it to the packet and the maps.
 //!
-//! Five programs, chained by tail calls so that each has its own 512-byte stack and verifier
+//! Six programs, chained by tail calls so that each has its own 512-byte stack and verifier
 //! budget: `voipfilter` (attached) parses the outer headers and runs the engine's fast path
 //! (parse errors, user rules, established flows); GTP-U and GRE packets continue in
 //! `voipfilter_tunnel` (inner headers) and `voipfilter_fast` (the fast path on them); packets
-//! that need the detectors continue in `voipfilter_detect` (stateless detectors) and then
-//! `voipfilter_inspect` (flow state, RTP). Parsed headers and detector results go from one
+//! that need the detectors continue in `voipfilter_detect` (binary stateless detectors),
+//! `voipfilter_text` (SIP/SDP, MGCP, Megaco) for text payloads, and then `voipfilter_inspect`
+//! (flow state, RTP). Parsed headers and detector results go from one
 //! program to the next in per-CPU slots.
 #![no_std]
 #![no_main]
@@ -18,7 +19,7 @@ use aya_ebpf::{bindings::xdp_action, helpers::bpf_xdp_adjust_meta, macros::xdp, 
 use voipfilter_common::{
     Action, App, Reason,
     classify::{Verdict, VerdictRecord},
-    engine::{self, Fast},
+    engine::{self, Fast, Stateless},
     packet::{self, Headers},
 };
 
@@ -85,13 +86,30 @@ pub fn voipfilter_fast(ctx: XdpContext) -> u32 {
     finish(&ctx, &verdict, pkt.frame_len())
 }
 
-/// The stateless detectors (STUN, SIP/SDP, legacy VoIP), on headers handed over; their
-/// result goes to `voipfilter_inspect` in a per-CPU slot.
+/// The binary stateless detectors (STUN, H.323, SCCP, IAX2, RTP over TCP), on headers handed
+/// over; payloads that start like text continue in `voipfilter_text`. The result goes to
+/// `voipfilter_inspect` in a per-CPU slot.
 #[xdp]
 pub fn voipfilter_detect(ctx: XdpContext) -> u32 {
     let pkt = pkt::Packet::new(&ctx);
     if let Some(h) = maps::handed_over() {
-        let found = engine::stateless(&pkt, h, &maps::Maps);
+        match engine::stateless_binary(&pkt, h, &maps::Maps) {
+            Stateless::Done(found) => {
+                maps::store_found(&found);
+                maps::jump(&ctx, maps::Jump::Inspect);
+            }
+            Stateless::Text => maps::jump(&ctx, maps::Jump::Text),
+        }
+    }
+    finish(&ctx, &failed(), pkt.frame_len())
+}
+
+/// The text stateless detectors (SIP with SDP, MGCP, Megaco), on headers handed over.
+#[xdp]
+pub fn voipfilter_text(ctx: XdpContext) -> u32 {
+    let pkt = pkt::Packet::new(&ctx);
+    if let Some(h) = maps::handed_over() {
+        let found = engine::stateless_text(&pkt, h, &maps::Maps);
         maps::store_found(&found);
         maps::jump(&ctx, maps::Jump::Inspect);
     }

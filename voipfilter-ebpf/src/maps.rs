@@ -80,7 +80,7 @@ fn endpoint_key(addr: &[u8; 16], port: u16, proto: u8) -> Option<&'static Endpoi
 
 /// The programs reached by tail calls, indexed by [`Jump`] (set by user space after loading).
 #[map]
-static JUMP: ProgramArray = ProgramArray::with_max_entries(4, 0);
+static JUMP: ProgramArray = ProgramArray::with_max_entries(5, 0);
 
 /// What the stateless detectors found, for the inspection program (per CPU, like `HANDOVER`).
 #[map]
@@ -111,6 +111,7 @@ pub enum Jump {
     Tunnel = 1,
     Fast = 2,
     Detect = 3,
+    Text = 4,
 }
 
 /// Continues in another program; returns only if the tail call fails.
