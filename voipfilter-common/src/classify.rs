@@ -1,12 +1,7 @@
-//! The whole per-packet decision, as one pure function: parse, look up rules, give a verdict.
-//! The XDP program calls exactly this and then counts; host tests and tools call it too.
+//! The verdict for one packet (what `engine::process` returns and the XDP programs count), and
+//! the record the programs can prepend to a frame to report it.
 
-use crate::{
-    Action, App, Bytes, Reason,
-    app::MAX_APPS,
-    packet,
-    rules::{RuleLookup, decide},
-};
+use crate::{Action, Reason};
 
 /// The decision for one packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,34 +46,22 @@ impl VerdictRecord {
     }
 }
 
-#[inline(always)]
-pub fn classify<B: Bytes + ?Sized, R: RuleLookup + ?Sized>(p: &B, rules: &R) -> Verdict {
-    let h = match packet::parse(p) {
-        Ok(h) => h,
-        Err(reason) => return Verdict { app: App::Unknown as u16, action: Action::Pass, reason },
-    };
-    match decide(&h, rules) {
-        Some(rule) => Verdict {
-            app: if (rule.app as u32) < MAX_APPS { rule.app } else { App::Custom as u16 },
-            action: match Action::from_u8(rule.action) {
-                Some(a) => a,
-                None => Action::Pass,
-            },
-            reason: h.reason,
-        },
-        None => Verdict { app: App::Unknown as u16, action: Action::Pass, reason: h.reason },
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    //! The user rules' semantics through the engine (their precedence over the detectors is
+    //! in engine.rs's tests): payloads here are plain bytes that no detector claims.
     use super::*;
     use crate::{
+        App,
+        engine::process,
         packet::proto,
         rules::{PortKey, Rule},
-        user::frame::Frame,
-        user::rules::RuleSet,
+        user::{frame::Frame, rules::RuleSet, tables::HostTables},
     };
+
+    fn classify(f: &[u8], rules: &RuleSet) -> Verdict {
+        process(f, &HostTables { rules: rules.clone(), ..HostTables::new() })
+    }
 
     fn rules() -> RuleSet {
         let mut r = RuleSet::default();

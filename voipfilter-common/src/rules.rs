@@ -1,13 +1,14 @@
-//! Rule map layouts and the rule decision.
+//! Rule map layouts.
 //!
 //! Two kinds of rule: L4 port rules (`PORT_RULES`, a hash of (protocol, port)) and IP prefix rules
 //! (`PREFIX4_RULES` / `PREFIX6_RULES`, LPM tries). Each maps to a [`Rule`]: an app id and an action.
 //!
-//! Precedence, first match wins: prefix rule on the destination address, then on the source
-//! address, then port rule on the destination port, then on the source port. So a `pass` prefix
-//! rule makes an exception to a port rule, and a rule matches both directions of a flow.
+//! The engine (`engine::user_rule`) applies them before any detector, first match wins: prefix
+//! rule on the destination address, then on the source address, then port rule on the
+//! destination port, then on the source port. So a `pass` prefix rule makes an exception to a
+//! port rule, and a rule matches both directions of a flow.
 
-use crate::{Action, App, packet::Headers};
+use crate::{Action, App};
 
 /// Key of `PORT_RULES`. `proto` is 6 (TCP) or 17 (UDP); `port` in host byte order.
 #[repr(C)]
@@ -55,31 +56,9 @@ pub trait RuleLookup {
     fn prefix6(&self, addr: [u8; 16]) -> Option<Rule>;
 }
 
-/// The rule that applies to a parsed packet, if any (precedence in the module docs).
-#[inline(always)]
-pub fn decide<R: RuleLookup + ?Sized>(h: &Headers, rules: &R) -> Option<Rule> {
-    let by_prefix = if h.ipv6 {
-        match rules.prefix6(h.dst) {
-            Some(r) => Some(r),
-            None => rules.prefix6(h.src),
-        }
-    } else {
-        match rules.prefix4(h.dst4()) {
-            Some(r) => Some(r),
-            None => rules.prefix4(h.src4()),
-        }
-    };
-    if by_prefix.is_some() || !h.has_ports() {
-        return by_prefix;
-    }
-    match rules.port(PortKey::new(h.proto, h.dport)) {
-        Some(r) => Some(r),
-        None => rules.port(PortKey::new(h.proto, h.sport)),
-    }
-}
-
-/// The built-in default port rules of the foundation (replaced by detectors as they land):
-/// SIP 5060/5061, IAX2 4569, H.323 1719/1720, SCCP 2000, STUN/TURN 3478; all `drop`.
+/// The classic VoIP port rules (config `port_defaults = true`; the detectors find these
+/// protocols on any port without them): SIP 5060/5061, IAX2 4569, H.323 1719/1720, SCCP 2000,
+/// STUN/TURN 3478; all `drop`.
 pub const DEFAULT_PORT_RULES: &[(u8, u16, App)] = &[
     (crate::packet::proto::UDP, 5060, App::Sip),
     (crate::packet::proto::TCP, 5060, App::Sip),
