@@ -3,7 +3,7 @@
 //! sides (the maps are declared in the eBPF crate; user space reads them for `voipfilter flows`).
 
 use crate::{
-    packet::{Headers, proto},
+    packet::Headers,
     rtp_state::RtpState,
 };
 
@@ -107,8 +107,6 @@ const _: () = assert!(core::mem::size_of::<Flow>() == 64);
 
 /// The flow carried a STUN message (so DTLS, ChannelData and SRTP may follow: RFC 7983).
 pub const HINT_STUN: u8 = 1;
-/// The flow carried a QUIC long-header packet (Snapchat calls start so).
-pub const HINT_QUIC: u8 = 2;
 
 /// Key of `EXPECT`: an endpoint that signalling (SDP, STUN) or a classified call flow
 /// announced; a new flow touching it inherits the app.
@@ -225,10 +223,6 @@ pub fn udp_untracked(sport: u16, dport: u16) -> bool {
     infra(sport) || infra(dport)
 }
 
-#[inline(always)]
-pub fn is_tcp_or_udp(p: u8) -> bool {
-    p == proto::TCP || p == proto::UDP
-}
 
 #[cfg(test)]
 mod tests {

@@ -175,14 +175,16 @@ impl Maps {
     pub fn install(&mut self, s: &Settings) -> anyhow::Result<(usize, usize)> {
         let mut n_ports = 0;
         for r in &s.rules.ports {
-            n_ports += self.add_port_rule(r)?;
+            n_ports += self.insert_port_rule(r)?;
         }
         for r in &s.rules.prefixes {
-            self.add_prefix_rule(r)?;
+            self.insert_prefix_rule(r)?;
         }
         self.set_policy(&s.policy)?;
         let cfg = Config { inspect_limit: s.inspect_limit, ..self.config()? };
         self.config.set(0, &cfg, 0).context("writing CONFIG")?;
+        // Once for the whole list, not once per rule (five syscalls each).
+        self.sync_config()?;
         Ok((n_ports, s.rules.prefixes.len()))
     }
 
@@ -239,6 +241,13 @@ impl Maps {
     }
 
     pub fn add_port_rule(&mut self, r: &PortRule) -> anyhow::Result<usize> {
+        let n = self.insert_port_rule(r)?;
+        self.sync_config()?;
+        Ok(n)
+    }
+
+    /// [`Maps::add_port_rule`] without updating CONFIG.
+    fn insert_port_rule(&mut self, r: &PortRule) -> anyhow::Result<usize> {
         let value = Rule::new(r.app, r.action);
         let mut n = 0;
         for key in r.keys() {
@@ -247,7 +256,6 @@ impl Maps {
             })?;
             n += 1;
         }
-        self.sync_config()?;
         Ok(n)
     }
 
@@ -266,13 +274,18 @@ impl Maps {
     }
 
     pub fn add_prefix_rule(&mut self, r: &PrefixRule) -> anyhow::Result<()> {
+        self.insert_prefix_rule(r)?;
+        self.sync_config()
+    }
+
+    /// [`Maps::add_prefix_rule`] without updating CONFIG.
+    fn insert_prefix_rule(&mut self, r: &PrefixRule) -> anyhow::Result<()> {
         let value = Rule::new(r.app, r.action);
         match r.prefix {
             Prefix::V4(a, len) => self.prefix4.insert(&Key::new(len as u32, a), &value, 0),
             Prefix::V6(a, len) => self.prefix6.insert(&Key::new(len as u32, a), &value, 0),
         }
-        .with_context(|| format!("adding prefix rule {} (table full?)", r.prefix))?;
-        self.sync_config()
+        .with_context(|| format!("adding prefix rule {} (table full?)", r.prefix))
     }
 
     /// Removes the rule for exactly this prefix; `false` if there was none.
