@@ -20,6 +20,8 @@ pub mod packet;
 pub mod reason;
 pub mod rules;
 pub mod stats;
+#[cfg(test)]
+mod testing;
 #[cfg(any(test, feature = "user"))]
 pub mod user;
 

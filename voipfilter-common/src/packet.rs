@@ -686,9 +686,7 @@ mod tests {
             for _ in 0..50 {
                 let buf: std::vec::Vec<u8> = (0..len)
                     .map(|i| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
+                        x = crate::testing::xorshift(x);
                         // Make IP ethertypes likely so deeper code runs.
                         match i {
                             12 => [0x08, 0x86, 0x81][(x % 3) as usize],

@@ -672,9 +672,7 @@ mod tests {
         // ones must not.
         let mut x: u64 = 0x2545_F491_4F6C_DD1D;
         let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            x = crate::testing::xorshift(x);
             x
         };
         let mut shaped = 0;

@@ -70,10 +70,7 @@ mod tests {
     use super::*;
     use std::vec::Vec;
 
-    fn hx(s: &str) -> Vec<u8> {
-        let d: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        d.chunks(2).map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap(), 16).unwrap()).collect()
-    }
+    use crate::testing::hex as hx;
 
     /// stun_dtls_rtp.pcapng #3: the Google Meet client's DTLS 1.2 ClientHello (record version
     /// FE FF, epoch 0), 157 bytes.
@@ -210,9 +207,7 @@ mod tests {
         let mut x: u64 = 0x853C_49E6_748F_EA9B;
         let mut hits = 0;
         for round in 0..100_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            x = crate::testing::xorshift(x);
             let len = (x % 64) as usize;
             let mut p: Vec<u8> = (0..len).map(|i| (x >> (i % 8 * 8)) as u8 ^ i as u8).collect();
             if len > 3 && round % 2 == 0 {

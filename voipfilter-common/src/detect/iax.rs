@@ -213,9 +213,7 @@ mod tests {
         let mut buf = [0u8; 80];
         for i in 0..20_000u32 {
             for b in buf.iter_mut() {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                x = crate::testing::xorshift(x);
                 *b = x as u8;
             }
             // Make the header pass half the time, so that the walk runs.

@@ -132,9 +132,7 @@ Services {ServiceChangeAddress=55555, Profile=ResGW/1} } }\n}\n";
         for len in 0..300 {
             let v: Vec<u8> = (0..len)
                 .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
+                    x = crate::testing::xorshift(x);
                     x as u8
                 })
                 .collect();

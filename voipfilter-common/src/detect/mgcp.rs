@@ -406,9 +406,7 @@ M: recvonly\n"[..],
     fn random_bytes_never_panic() {
         let mut x = 0xD1B5_4A32_D192_ED03u64;
         let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            x = crate::testing::xorshift(x);
             x as u8
         };
         for len in 0..400 {

@@ -178,13 +178,7 @@ pub fn excluded_ports(sport: u16, dport: u16) -> bool {
 pub(crate) mod tests {
     use super::*;
 
-    pub(crate) fn hex(s: &str) -> Vec<u8> {
-        let s: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
-        assert!(s.len().is_multiple_of(2), "odd hex length");
-        s.chunks(2)
-            .map(|c| u8::from_str_radix(core::str::from_utf8(c).unwrap(), 16).unwrap())
-            .collect()
-    }
+    pub(crate) use crate::testing::hex;
 
     /// `prefix` (real bytes) followed by zeros up to `len` (the real payload length): for long
     /// captured packets whose bytes past the header do not matter to the check.
@@ -529,9 +523,7 @@ pub(crate) mod tests {
         let mut buf = [0u8; 96];
         for _ in 0..20_000 {
             for b in buf.iter_mut() {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                x = crate::testing::xorshift(x);
                 *b = x as u8;
             }
             let len = (x >> 40) as usize % buf.len();

@@ -174,9 +174,7 @@ mod tests {
         let mut buf = [0u8; 64];
         for _ in 0..20_000u32 {
             for b in buf.iter_mut() {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                x = crate::testing::xorshift(x);
                 *b = x as u8;
             }
             let len = (x >> 40) as usize % buf.len();

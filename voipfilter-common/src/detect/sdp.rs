@@ -763,9 +763,7 @@ a=ptime:20\r\n";
     fn agrees_with_std_on_generated_addresses() {
         let mut x = 0x0123_4567_89AB_CDEFu64;
         let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            x = crate::testing::xorshift(x);
             x
         };
         for _ in 0..3000 {
@@ -790,9 +788,7 @@ a=ptime:20\r\n";
     fn random_bytes_never_panic() {
         let mut x = 0xA076_1D64_78BD_642Fu64;
         let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            x = crate::testing::xorshift(x);
             x as u8
         };
         let alphabet = b"\r\n :./0123456789abcdefABCDEF=cmIPNaudiovideo46";

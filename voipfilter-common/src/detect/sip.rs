@@ -521,9 +521,7 @@ Via: SIP/2.0/UDP 192.168.1.2;branch=z9hG4bKnp112903503-43a64480192.168.1.2;rport
         for len in 0..600 {
             let mut v = Vec::with_capacity(len);
             for _ in 0..len {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                x = crate::testing::xorshift(x);
                 v.push(x as u8);
             }
             hits += d(&v).is_some() as usize;

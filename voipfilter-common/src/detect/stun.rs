@@ -713,11 +713,7 @@ mod tests {
     use super::*;
     use std::{net::Ipv6Addr, vec, vec::Vec};
 
-    /// Hex to bytes, ignoring whitespace.
-    fn hx(s: &str) -> Vec<u8> {
-        let d: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        d.chunks(2).map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap(), 16).unwrap()).collect()
-    }
+    use crate::testing::hex as hx;
 
     fn ep4(a: [u8; 4], port: u16) -> Endpoint {
         let mut addr = [0; 16];
@@ -1677,9 +1673,7 @@ mod tests {
     fn random_bytes_never_panic() {
         let mut x: u64 = 0x2545_F491_4F6C_DD1D;
         let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            x = crate::testing::xorshift(x);
             x
         };
         let mut hits = 0;
