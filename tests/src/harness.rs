@@ -160,6 +160,12 @@ impl Tables for HostModel {
         self.tcp_slots.borrow_mut().insert(key.tcp_slot(), TcpSlot { key: *key, app, _pad: [0; 6] });
         self.t.tcp_insert(key, app);
     }
+    fn list_mask(&self, addr: &[u8; 16], ipv6: bool) -> u32 {
+        self.t.list_mask(addr, ipv6)
+    }
+    fn list_lookup(&self, mask: u32, sport: u16, dport: u16) -> voipfilter_common::lists::Listed {
+        self.t.list_lookup(mask, sport, dport)
+    }
 }
 
 pub struct Harness {

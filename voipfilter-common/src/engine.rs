@@ -21,8 +21,9 @@ use crate::{
     app::MAX_APPS,
     classify::Verdict,
     detect::{self, Endpoint, Payload},
+    lists::Listed,
     flow::{
-        Config, CONFIG_PORT_RULES, CONFIG_PREFIX4_RULES, CONFIG_PREFIX6_RULES, Flow, FlowKey,
+        Config, CONFIG_LISTS4, CONFIG_LISTS6, CONFIG_PORT_RULES, CONFIG_PREFIX4_RULES, CONFIG_PREFIX6_RULES, Flow, FlowKey,
         FlowState, FragKey, HINT_STUN, udp_untracked,
     },
     packet::{self, Frag, Headers, proto},
@@ -46,6 +47,11 @@ pub trait Tables: RuleLookup {
     fn frag_insert(&self, key: &FragKey, app: u16);
     fn tcp_get(&self, key: &FlowKey) -> Option<u16>;
     fn tcp_insert(&self, key: &FlowKey, app: u16);
+    /// The prefix lists containing an address (`ListEntry::covering` of its longest match; IPv4
+    /// in the first 4 bytes), 0 when none.
+    fn list_mask(&self, addr: &[u8; 16], ipv6: bool) -> u32;
+    /// What the lists in `mask` say of a UDP flow with these ports.
+    fn list_lookup(&self, mask: u32, sport: u16, dport: u16) -> Listed;
 }
 
 /// The result of the fast path.
@@ -169,10 +175,26 @@ pub struct Found {
 /// addresses) are recorded here. [`stateless_binary`], then [`stateless_text`] if it asks.
 #[inline(always)]
 pub fn stateless<B: Bytes + ?Sized, T: Tables>(p: &B, h: &Headers, t: &T) -> Found {
-    match stateless_binary(p, h, t) {
+    let found = match stateless_binary(p, h, t) {
         Stateless::Done(f) => f,
         Stateless::Text => stateless_text(p, h, t),
-    }
+    };
+    if wants_apps(h, &found) { stateless_apps(p, h) } else { found }
+}
+
+/// Whether a packet the protocol detectors left unclaimed goes on to the app detectors
+/// ([`stateless_apps`]; in the kernel a program of its own): UDP only.
+#[inline(always)]
+pub fn wants_apps(h: &Headers, found: &Found) -> bool {
+    found.app == 0 && h.proto == proto::UDP
+}
+
+/// The one-packet app detectors (Zoom, Discord, TeamSpeak, Telegram, ...; `detect::apps`) on a
+/// UDP payload the protocol detectors did not claim.
+#[inline(always)]
+pub fn stateless_apps<B: Bytes + ?Sized>(p: &B, h: &Headers) -> Found {
+    let Some(pl) = payload(p, h).filter(|_| h.proto == proto::UDP) else { return Found::default() };
+    Found { app: detect::apps::detect(&pl, h.sport, h.dport), ..Found::default() }
 }
 
 /// What [`stateless_binary`] leaves to do.
@@ -323,11 +345,17 @@ fn udp<B: Bytes + ?Sized, T: Tables>(p: &B, pl: &Payload<'_, B>, h: &Headers, t:
             // A new flow: insert an empty record, then update it in place. (Building the record
             // on the stack costs 64 bytes of the inspection program's 512, and LLVM zeroes it
             // with a memset call.)
-            let inherited = expected(t, h);
+            let mut inherited = expected(t, h);
+            let listed = listed(t, h, cfg.flags);
+            if inherited == 0 {
+                inherited = listed.app;
+            }
+            let inherited = named(inherited, listed.signal as u8);
             t.flow_insert(&key, &NEW_FLOW);
             t.flow_update(&key, |f| {
                 f.packets = 1;
                 f.bytes = len;
+                f.listed = listed.signal as u8;
                 if inherited != 0 {
                     f.state = FlowState::Decided as u8;
                     f.app = inherited;
@@ -354,8 +382,10 @@ static NEW_FLOW: Flow = Flow {
     inspected: 0,
     hints: 0,
     decided_at: 0,
-    _pad: [0; 2],
+    listed: 0,
+    _pad: 0,
     media: crate::rtp_state::RtpState::NEW,
+    track: detect::track::AppTrack::NEW,
     packets: 0,
     bytes: 0,
 };
@@ -367,6 +397,33 @@ fn expected<T: Tables>(t: &T, h: &Headers) -> u16 {
         return app;
     }
     t.expect_get(&h.src, h.sport, h.proto).unwrap_or(0)
+}
+
+/// What the app prefix lists say of a new UDP flow (lookups skipped while no list is loaded).
+#[inline(always)]
+fn listed<T: Tables>(t: &T, h: &Headers, flags: u32) -> Listed {
+    let family = if h.ipv6 { CONFIG_LISTS6 } else { CONFIG_LISTS4 };
+    if flags & family == 0 {
+        return Listed::default();
+    }
+    let mask = t.list_mask(&h.src, h.ipv6) | t.list_mask(&h.dst, h.ipv6);
+    if mask == 0 {
+        return Listed::default();
+    }
+    t.list_lookup(mask, h.sport, h.dport)
+}
+
+/// The app of a call that a generic detector recognised, as a signal-scoped prefix list names it
+/// (STUN to a Google Meet relay is Google Meet's).
+#[inline(always)]
+fn named(app: u16, listed: u8) -> u16 {
+    let generic = app == App::Stun as u16
+        || app == App::Turn as u16
+        || app == App::Rtp as u16
+        || app == App::Rtcp as u16
+        || app == App::Srtp as u16
+        || app == App::Dtls as u16;
+    if generic && listed != 0 { listed as u16 } else { app }
 }
 
 /// One packet of a tracked UDP flow: the flow's app, inspecting the packet if the flow is
@@ -403,8 +460,10 @@ fn step<B: Bytes + ?Sized>(
         }
         found.app
     } else {
-        media(pl, h, dir, f)
+        let m = media(pl, h, dir, f);
+        if m != 0 { m } else { detect::track::update(&mut f.track, pl, h.sport, h.dport, dir, f.packets) }
     };
+    let app = named(app, f.listed);
     if app != 0 {
         f.state = FlowState::Decided as u8;
         f.app = app;

@@ -3,6 +3,7 @@
 //! sides (the maps are declared in the eBPF crate; user space reads them for `voipfilter flows`).
 
 use crate::{
+    detect::track::AppTrack,
     packet::Headers,
     rtp_state::RtpState,
 };
@@ -96,14 +97,19 @@ pub struct Flow {
     pub hints: u8,
     /// Index (1-based, saturating) of the packet that decided the flow; 0 if undecided.
     pub decided_at: u8,
-    pub _pad: [u8; 2],
+    /// App of a signal-scoped prefix list matching the flow (`lists::SCOPE_SIGNAL`), 0 if
+    /// none: a generic call detected on the flow (STUN, RTP, ...) is this app's.
+    pub listed: u8,
+    pub _pad: u8,
     /// RTP/RTCP confirmation state (see `rtp_state`).
     pub media: RtpState,
+    /// State of the app detectors that need several packets (see `detect::track`).
+    pub track: AppTrack,
     pub packets: u64,
     pub bytes: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<Flow>() == 64);
+const _: () = assert!(core::mem::size_of::<Flow>() == 72);
 
 /// The flow carried a STUN message (so DTLS, ChannelData and SRTP may follow: RFC 7983).
 pub const HINT_STUN: u8 = 1;
@@ -201,6 +207,10 @@ pub const CONFIG_PORT_RULES: u32 = 1;
 pub const CONFIG_PREFIX4_RULES: u32 = 2;
 /// There are IPv6 prefix rules.
 pub const CONFIG_PREFIX6_RULES: u32 = 4;
+/// There are IPv4 app list prefixes (`LIST4`).
+pub const CONFIG_LISTS4: u32 = 8;
+/// There are IPv6 app list prefixes (`LIST6`).
+pub const CONFIG_LISTS6: u32 = 16;
 
 /// Default packets inspected per flow (nDPI's per-flow budget is 32 DPI packets; VoIP signals
 /// show within the first few).

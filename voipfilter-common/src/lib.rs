@@ -14,6 +14,7 @@ pub mod classify;
 pub mod detect;
 pub mod engine;
 pub mod flow;
+pub mod lists;
 pub mod rtp_state;
 pub mod maps;
 pub mod packet;

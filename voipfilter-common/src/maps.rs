@@ -8,7 +8,7 @@ pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/voipfilter";
 pub const PROGRAM: &str = "voipfilter";
 /// The programs reached by tail calls through `JUMP`, at these indexes.
 pub const TAIL_PROGRAMS: &[(&str, u32)] =
-    &[("voipfilter_inspect", 0), ("voipfilter_tunnel", 1), ("voipfilter_fast", 2), ("voipfilter_detect", 3), ("voipfilter_text", 4)];
+    &[("voipfilter_inspect", 0), ("voipfilter_tunnel", 1), ("voipfilter_fast", 2), ("voipfilter_detect", 3), ("voipfilter_text", 4), ("voipfilter_apps", 5)];
 /// The program array of the tail calls.
 pub const JUMP: &str = "JUMP";
 
@@ -24,11 +24,14 @@ pub const FLOWS: &str = "FLOWS";
 pub const EXPECT: &str = "EXPECT";
 pub const FRAGS: &str = "FRAGS";
 pub const TCP_CALLS: &str = "TCP_CALLS";
+pub const LIST4: &str = "LIST4";
+pub const LIST6: &str = "LIST6";
+pub const LISTS: &str = "LISTS";
 
 /// Every map the program declares, in pin order.
 pub const ALL: &[&str] = &[
     PORT_RULES, PREFIX4_RULES, PREFIX6_RULES, APP_STATS, REASON_STATS, META, POLICY, CONFIG, FLOWS, EXPECT, FRAGS,
-    TCP_CALLS,
+    TCP_CALLS, LIST4, LIST6, LISTS,
 ];
 
 /// Default size of the flow table (`--flows` changes it at load time).
@@ -42,9 +45,12 @@ pub const FRAGS_CAPACITY: u32 = 16_384;
 pub const PORT_RULES_CAPACITY: u32 = 2 * 65536;
 pub const PREFIX4_RULES_CAPACITY: u32 = 262_144;
 pub const PREFIX6_RULES_CAPACITY: u32 = 131_072;
+/// Prefixes of the app lists (all lists together).
+pub const LIST4_CAPACITY: u32 = 65_536;
+pub const LIST6_CAPACITY: u32 = 16_384;
 
 /// Bumped whenever a key or value layout changes; a CLI refuses maps of another layout.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 /// "VOIP" in ASCII.
 pub const META_MAGIC: u32 = 0x564F_4950;
 /// Interfaces one instance records in its metadata.

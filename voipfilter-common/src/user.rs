@@ -2,6 +2,7 @@
 //! implementing [`crate::rules::RuleLookup`], and `aya::Pod` for the map types.
 
 pub mod frame;
+pub mod lists;
 #[cfg(feature = "user")]
 mod pod;
 pub mod rules;

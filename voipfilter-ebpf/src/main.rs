@@ -1,13 +1,14 @@
 //! The voipfilter XDP programs: parse, look up, decide, count. The logic lives in
 //! `voipfilter_common::engine`; this crate only binds it to the packet and the maps.
 //!
-//! Six programs, chained by tail calls so that each has its own 512-byte stack and verifier
+//! Seven programs, chained by tail calls so that each has its own 512-byte stack and verifier
 //! budget: `voipfilter` (attached) parses the outer headers and runs the engine's fast path
 //! (parse errors, user rules, established flows); GTP-U and GRE packets continue in
 //! `voipfilter_tunnel` (inner headers) and `voipfilter_fast` (the fast path on them); packets
 //! that need the detectors continue in `voipfilter_detect` (binary stateless detectors),
-//! `voipfilter_text` (SIP/SDP, MGCP, Megaco) for text payloads, and then `voipfilter_inspect`
-//! (flow state, RTP). Parsed headers and detector results go from one
+//! `voipfilter_text` (SIP/SDP, MGCP, Megaco) for text payloads, `voipfilter_apps` (one-packet
+//! app detectors) for UDP that no protocol detector claimed, and then `voipfilter_inspect`
+//! (flow state, prefix lists, RTP, multi-packet app detectors). Parsed headers and detector results go from one
 //! program to the next in per-CPU slots.
 #![no_std]
 #![no_main]
@@ -94,10 +95,7 @@ pub fn voipfilter_detect(ctx: XdpContext) -> u32 {
     let pkt = pkt::Packet::new(&ctx);
     if let Some(h) = maps::handed_over() {
         match engine::stateless_binary(&pkt, h, &maps::Maps) {
-            Stateless::Done(found) => {
-                maps::store_found(&found);
-                maps::jump(&ctx, maps::Jump::Inspect);
-            }
+            Stateless::Done(found) => next_after_detectors(&ctx, h, &found),
             Stateless::Text => maps::jump(&ctx, maps::Jump::Text),
         }
     }
@@ -110,6 +108,30 @@ pub fn voipfilter_text(ctx: XdpContext) -> u32 {
     let pkt = pkt::Packet::new(&ctx);
     if let Some(h) = maps::handed_over() {
         let found = engine::stateless_text(&pkt, h, &maps::Maps);
+        next_after_detectors(&ctx, h, &found);
+    }
+    finish(&ctx, &failed(), pkt.frame_len())
+}
+
+/// After the protocol detectors: unclaimed UDP goes to the app detectors, the rest (with what
+/// was found) to the inspection program.
+#[inline(always)]
+fn next_after_detectors(ctx: &XdpContext, h: &Headers, found: &engine::Found) {
+    if engine::wants_apps(h, found) {
+        maps::jump(ctx, maps::Jump::Apps);
+    } else {
+        maps::store_found(found);
+        maps::jump(ctx, maps::Jump::Inspect);
+    }
+}
+
+/// The one-packet app detectors (Zoom, Discord, TeamSpeak, Telegram, ...) on UDP payloads the
+/// protocol detectors did not claim, on headers handed over.
+#[xdp]
+pub fn voipfilter_apps(ctx: XdpContext) -> u32 {
+    let pkt = pkt::Packet::new(&ctx);
+    if let Some(h) = maps::handed_over() {
+        let found = engine::stateless_apps(&pkt, h);
         maps::store_found(&found);
         maps::jump(&ctx, maps::Jump::Inspect);
     }

@@ -12,9 +12,10 @@ use voipfilter_common::{
     classify::Verdict,
     engine::{Found, Tables},
     flow::{Config, EndpointKey, Flow, FlowKey, FragKey, TCP_CALLS_SLOTS, TcpSlot},
+    lists::{ListEntry, ListTable, Listed},
     packet::Headers,
     maps::{
-        EXPECT_CAPACITY, FLOWS_CAPACITY, FRAGS_CAPACITY, Meta, PORT_RULES_CAPACITY, PREFIX4_RULES_CAPACITY,
+        EXPECT_CAPACITY, FLOWS_CAPACITY, FRAGS_CAPACITY, LIST4_CAPACITY, LIST6_CAPACITY, Meta, PORT_RULES_CAPACITY, PREFIX4_RULES_CAPACITY,
         PREFIX6_RULES_CAPACITY,
     },
     reason::NUM_REASONS,
@@ -60,6 +61,17 @@ static FRAGS: LruHashMap<FragKey, u16> = LruHashMap::with_max_entries(FRAGS_CAPA
 #[map]
 static TCP_CALLS: Array<TcpSlot> = Array::with_max_entries(TCP_CALLS_SLOTS, 0);
 
+/// App prefix lists (`voipfilter_common::lists`): prefix -> lists containing it.
+#[map]
+static LIST4: LpmTrie<[u8; 4], ListEntry> = LpmTrie::with_max_entries(LIST4_CAPACITY, 0);
+
+#[map]
+static LIST6: LpmTrie<[u8; 16], ListEntry> = LpmTrie::with_max_entries(LIST6_CAPACITY, 0);
+
+/// The list slots (app, scope, version), one value.
+#[map]
+static LISTS: Array<ListTable> = Array::with_max_entries(1, 0);
+
 /// A per-CPU scratch slot where expectation keys are built (the 512-byte BPF stack is the
 /// scarce resource of the inspection program).
 #[map]
@@ -80,7 +92,7 @@ fn endpoint_key(addr: &[u8; 16], port: u16, proto: u8) -> Option<&'static Endpoi
 
 /// The programs reached by tail calls, indexed by [`Jump`] (set by user space after loading).
 #[map]
-static JUMP: ProgramArray = ProgramArray::with_max_entries(5, 0);
+static JUMP: ProgramArray = ProgramArray::with_max_entries(6, 0);
 
 /// What the stateless detectors found, for the inspection program (per CPU, like `HANDOVER`).
 #[map]
@@ -112,6 +124,7 @@ pub enum Jump {
     Fast = 2,
     Detect = 3,
     Text = 4,
+    Apps = 5,
 }
 
 /// Continues in another program; returns only if the tail call fails.
@@ -244,6 +257,24 @@ impl Tables for Maps {
                 (*slot).key = *key;
                 (*slot).app = app;
             }
+        }
+    }
+
+    #[inline(always)]
+    fn list_mask(&self, addr: &[u8; 16], ipv6: bool) -> u32 {
+        let e = if ipv6 {
+            LIST6.get(&Key::new(128, *addr))
+        } else {
+            LIST4.get(&Key::new(32, [addr[0], addr[1], addr[2], addr[3]]))
+        };
+        e.map_or(0, |e| e.covering)
+    }
+
+    #[inline(always)]
+    fn list_lookup(&self, mask: u32, sport: u16, dport: u16) -> Listed {
+        match LISTS.get(0) {
+            Some(t) => t.lookup(mask, sport, dport),
+            None => Listed::default(),
         }
     }
 }

@@ -12,6 +12,7 @@
 
 use crate::Bytes;
 
+pub mod apps;
 pub mod dtls;
 pub mod h323;
 pub mod iax;
@@ -22,6 +23,7 @@ pub mod sccp;
 pub mod sdp;
 pub mod sip;
 pub mod stun;
+pub mod track;
 
 /// A transport endpoint announced inside a payload (SDP `c=`/`m=`, STUN XOR addresses).
 /// An IPv4 address uses the first 4 bytes of `addr`.

@@ -3,6 +3,7 @@
 
 use crate::{
     flow::{Config, EndpointKey, Flow, FlowKey, FragKey, TcpSlot},
+    lists::{ListEntry, ListTable},
     rtp_state::RtpState,
     maps::Meta,
     rules::{PortKey, Rule},
@@ -32,3 +33,7 @@ unsafe impl aya::Pod for FragKey {}
 unsafe impl aya::Pod for TcpSlot {}
 // SAFETY: as above.
 unsafe impl aya::Pod for Config {}
+// SAFETY: as above.
+unsafe impl aya::Pod for ListEntry {}
+// SAFETY: as above.
+unsafe impl aya::Pod for ListTable {}

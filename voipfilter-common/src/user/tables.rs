@@ -8,7 +8,8 @@ use crate::{
     engine::Tables,
     flow::{Config, EndpointKey, Flow, FlowKey, FragKey},
     rules::{PortKey, Rule, RuleLookup},
-    user::rules::RuleSet,
+    lists::Listed,
+    user::{lists::HostLists, rules::RuleSet},
 };
 
 #[derive(Default)]
@@ -22,6 +23,7 @@ pub struct HostTables {
     pub expect: RefCell<HashMap<EndpointKey, u16>>,
     pub frags: RefCell<HashMap<FragKey, u16>>,
     pub tcp: RefCell<HashMap<FlowKey, u16>>,
+    pub lists: HostLists,
 }
 
 impl HostTables {
@@ -46,8 +48,10 @@ impl RuleLookup for HostTables {
 impl Tables for HostTables {
     fn config(&self) -> Config {
         let mut c = self.config;
-        use crate::flow::{CONFIG_PORT_RULES, CONFIG_PREFIX4_RULES, CONFIG_PREFIX6_RULES};
+        use crate::flow::{CONFIG_LISTS4, CONFIG_LISTS6, CONFIG_PORT_RULES, CONFIG_PREFIX4_RULES, CONFIG_PREFIX6_RULES};
         for (bit, present) in [
+            (CONFIG_LISTS4, !self.lists.v4.is_empty()),
+            (CONFIG_LISTS6, !self.lists.v6.is_empty()),
             (CONFIG_PORT_RULES, !self.rules.ports.is_empty()),
             (CONFIG_PREFIX4_RULES, !self.rules.prefix4.is_empty()),
             (CONFIG_PREFIX6_RULES, !self.rules.prefix6.is_empty()),
@@ -84,5 +88,11 @@ impl Tables for HostTables {
     }
     fn tcp_insert(&self, key: &FlowKey, app: u16) {
         self.tcp.borrow_mut().insert(*key, app);
+    }
+    fn list_mask(&self, addr: &[u8; 16], ipv6: bool) -> u32 {
+        self.lists.mask(addr, ipv6)
+    }
+    fn list_lookup(&self, mask: u32, sport: u16, dport: u16) -> Listed {
+        self.lists.table.lookup(mask, sport, dport)
     }
 }
