@@ -145,12 +145,19 @@ fn established(f: &mut Flow, len: u64, limit: u32) -> Option<u16> {
 }
 
 /// Whether a TCP segment without a known call verdict could start a call protocol: a
-/// payload whose first byte fits STUN/RFC 4571 framing/TPKT (0-3), SIP text (a letter), or
-/// anything on the SCCP port.
+/// payload whose first byte fits STUN/short RFC 4571 frames/TPKT (0-3), SIP text (a letter),
+/// anything on the SCCP port, or an RFC 4571 frame of any length covering the segment.
 #[inline(always)]
 fn tcp_candidate<B: Bytes + ?Sized>(pl: &Payload<'_, B>, h: &Headers) -> bool {
     let Some(b0) = first_byte(pl) else { return false };
-    b0 < 4 || (b0 | 0x20).is_ascii_lowercase() || h.sport == 2000 || h.dport == 2000
+    b0 < 4 || (b0 | 0x20).is_ascii_lowercase() || h.sport == 2000 || h.dport == 2000 || framed(pl)
+}
+
+/// The segment is exactly one RFC 4571 frame (2-byte length, then that many bytes): how RTP
+/// and RTCP travel over TCP. Frames of 1 KiB and more start with a length byte above 3.
+#[inline(always)]
+fn framed<B: Bytes + ?Sized>(pl: &Payload<'_, B>) -> bool {
+    matches!(pl.be16(0), Some(n) if n as usize + 2 == pl.len())
 }
 
 // SDP expectations on (both in the kernel and in the host model). Switch kept so that SDP can be
@@ -223,7 +230,7 @@ pub fn stateless_binary<B: Bytes + ?Sized, T: Tables>(p: &B, h: &Headers, t: &T)
     let text = (0x21..0x80).contains(&b0);
     let app = if tcp {
         let mut app = 0;
-        if b0 < 4 {
+        if b0 < 4 || framed(&pl) {
             app = binary_tcp(&pl);
         }
         if app == 0 && detect::sccp::detect(&pl, h.sport, h.dport) {
@@ -247,6 +254,9 @@ pub fn stateless_binary<B: Bytes + ?Sized, T: Tables>(p: &B, h: &Headers, t: &T)
 pub fn stateless_text<B: Bytes + ?Sized, T: Tables>(p: &B, h: &Headers, t: &T) -> Found {
     let Some(pl) = payload(p, h).filter(|_| h.has_ports()) else { return Found::default() };
     let mut app = sip_app(t, &pl);
+    if app == 0 && detect::sip::ping_on_sip_port(&pl, h.sport, h.dport) {
+        app = App::Sip as u16;
+    }
     if h.proto != proto::TCP {
         if app == 0 {
             app = text_udp(&pl);
@@ -479,7 +489,13 @@ fn step<B: Bytes + ?Sized>(
 #[inline(always)]
 fn media<B: Bytes + ?Sized>(pl: &Payload<'_, B>, h: &Headers, dir: u8, f: &mut Flow) -> u16 {
     match first_byte(pl) {
-        Some(b0) if b0 & 0xC0 == 0x80 && !detect::rtp::excluded_ports(h.sport, h.dport) => rtp_app(pl, dir, &mut f.media),
+        Some(b0) if b0 & 0xC0 == 0x80 && !detect::rtp::excluded_ports(h.sport, h.dport) => {
+            // A compound RTCP datagram (RFC 3550 §6.1) proves itself in one packet.
+            if detect::rtp::compound_rtcp(pl) {
+                return App::Rtcp as u16;
+            }
+            rtp_app(pl, dir, &mut f.media)
+        }
         _ => 0,
     }
 }

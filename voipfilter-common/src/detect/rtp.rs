@@ -138,6 +138,44 @@ pub fn header<B: Bytes + ?Sized>(pl: &B) -> Option<RtpHeader> {
     })
 }
 
+/// Sub-packets of a compound RTCP datagram walked by [`compound_rtcp`].
+pub const MAX_COMPOUND: usize = 8;
+
+/// A compound RTCP datagram (RFC 3550 §6.1): at least two RTCP packets, the first a sender or
+/// receiver report, each with version 2 and a packet type in 200..=213, whose lengths chain
+/// exactly to the end of the payload. Random data passes with a chance of about 2^-40, so one
+/// datagram decides (nDPI waits for four RTCP packets; FreeSWITCH and most SIP phones send
+/// SR/RR + SDES in every datagram).
+#[inline(always)]
+pub fn compound_rtcp<B: Bytes + ?Sized>(pl: &B) -> bool {
+    let len = pl.len();
+    match pl.array::<2>(0) {
+        Some([b0, b1]) if b0 & 0xC0 == 0x80 && (b1 == RTCP_SR || b1 == RTCP_RR) => {}
+        _ => return false,
+    }
+    let mut off = 0usize;
+    let mut i = 0;
+    while i < MAX_COMPOUND {
+        // Constant clamp for the verifier: MAX_COMPOUND packets of at most 256 KiB each.
+        if off > 1 << 16 {
+            return false;
+        }
+        let Some([b0, b1, l0, l1]) = pl.array::<4>(off) else { return false };
+        if b0 & 0xC0 != 0x80 || !(RTCP_FIRST..=RTCP_LAST).contains(&b1) {
+            return false;
+        }
+        off += (u16::from_be_bytes([l0, l1]) as usize + 1) * 4;
+        if off == len {
+            return i >= 1;
+        }
+        if off > len {
+            return false;
+        }
+        i += 1;
+    }
+    false
+}
+
 /// The RTP or RTCP header of a TCP payload framed as in RFC 4571 (2-byte length that covers
 /// exactly the rest of the segment).
 #[inline(always)]
@@ -556,4 +594,64 @@ pub(crate) mod tests {
         assert!(!excluded_ports(6000, 6000)); // rtp.pcapng
         assert!(!excluded_ports(25963, 31601)); // rtcp_multiple_pkts_in_the_same_datagram.pcap
     }
+}#[cfg(test)]
+mod compound_tests {
+    use super::*;
+
+    fn sr_sdes() -> Vec<u8> {
+        // FreeSWITCH's SR (6 + 6 words: one report block) and SDES CNAME, as in
+        // rtcp_multiple_pkts_in_the_same_datagram.pcap.
+        let mut p = vec![0x81, 200, 0, 12];
+        p.extend_from_slice(&[0x11; 48]);
+        p.extend_from_slice(&[0x81, 202, 0, 2, 0x5D, 0x93, 0x15, 0x34, 1, 2, b'a', b'b']);
+        p
+    }
+
+    #[test]
+    fn compound_datagrams_decide_in_one_packet() {
+        let p = sr_sdes();
+        assert!(compound_rtcp(&p[..]));
+        // A lone report is not compound; nor is a chain that misses the end by a byte.
+        assert!(!compound_rtcp(&p[..52]));
+        let mut longer = p.clone();
+        longer.push(0);
+        assert!(!compound_rtcp(&longer[..]));
+        // It must start with SR or RR.
+        let mut sdes_first = p.clone();
+        sdes_first[1] = 202;
+        assert!(!compound_rtcp(&sdes_first[..]));
+        // RTP is not RTCP.
+        let mut rtp = p.clone();
+        rtp[1] = 0;
+        assert!(!compound_rtcp(&rtp[..]));
+    }
+
+    #[test]
+    fn random_bytes_are_not_compound_rtcp() {
+        let mut x = 0x1234_5678_9abc_def0u64;
+        let mut next = || {
+            x = crate::testing::xorshift(x);
+            x
+        };
+        for _ in 0..20_000 {
+            let n = (next() % 200) as usize;
+            let mut p: Vec<u8> = (0..n).map(|_| next() as u8).collect();
+            if p.len() > 1 {
+                p[0] = 0x80;
+                p[1] = 200;
+            }
+            if compound_rtcp(&p[..]) {
+                // Possible only when the lengths chain exactly; check that they do.
+                let mut off = 0;
+                let mut n = 0;
+                while off + 4 <= p.len() {
+                    off += (u16::from_be_bytes([p[off + 2], p[off + 3]]) as usize + 1) * 4;
+                    n += 1;
+                }
+                assert!(off == p.len() && n >= 2);
+            }
+        }
+    }
 }
+
+
