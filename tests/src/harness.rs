@@ -160,11 +160,11 @@ impl Tables for HostModel {
         self.tcp_slots.borrow_mut().insert(key.tcp_slot(), TcpSlot { key: *key, app, _pad: [0; 6] });
         self.t.tcp_insert(key, app);
     }
-    fn list_mask(&self, addr: &[u8; 16], ipv6: bool) -> u32 {
-        self.t.list_mask(addr, ipv6)
+    fn list_entry(&self, addr: &[u8; 16], ipv6: bool) -> Option<voipfilter_common::lists::ListEntry> {
+        self.t.list_entry(addr, ipv6)
     }
-    fn list_lookup(&self, mask: u32, sport: u16, dport: u16) -> voipfilter_common::lists::Listed {
-        self.t.list_lookup(mask, sport, dport)
+    fn list_ported(&self, slot: u8, sport: u16, dport: u16) -> voipfilter_common::lists::Listed {
+        self.t.list_ported(slot, sport, dport)
     }
 }
 

@@ -21,7 +21,7 @@ use crate::{
     app::MAX_APPS,
     classify::Verdict,
     detect::{self, Endpoint, Payload},
-    lists::Listed,
+    lists::{ListEntry, Listed},
     flow::{
         Config, CONFIG_LISTS4, CONFIG_LISTS6, CONFIG_PORT_RULES, CONFIG_PREFIX4_RULES, CONFIG_PREFIX6_RULES, Flow, FlowKey,
         FlowState, FragKey, HINT_STUN, udp_untracked,
@@ -47,11 +47,10 @@ pub trait Tables: RuleLookup {
     fn frag_insert(&self, key: &FragKey, app: u16);
     fn tcp_get(&self, key: &FlowKey) -> Option<u16>;
     fn tcp_insert(&self, key: &FlowKey, app: u16);
-    /// The prefix lists containing an address (`ListEntry::covering` of its longest match; IPv4
-    /// in the first 4 bytes), 0 when none.
-    fn list_mask(&self, addr: &[u8; 16], ipv6: bool) -> u32;
-    /// What the lists in `mask` say of a UDP flow with these ports.
-    fn list_lookup(&self, mask: u32, sport: u16, dport: u16) -> Listed;
+    /// The app-list entry of an address's longest matching prefix (IPv4 in the first 4 bytes).
+    fn list_entry(&self, addr: &[u8; 16], ipv6: bool) -> Option<ListEntry>;
+    /// What the port-scoped list in `slot` says of a UDP flow with these ports.
+    fn list_ported(&self, slot: u8, sport: u16, dport: u16) -> Listed;
 }
 
 /// The result of the fast path.
@@ -305,7 +304,7 @@ fn payload<'a, B: Bytes + ?Sized>(p: &'a B, h: &Headers) -> Option<Payload<'a, B
 /// Largest payload offset the parser produces (L4 offset bound plus a full TCP header).
 const MAX_PAYLOAD_OFF: usize = packet::MAX_L4_OFF + 60;
 /// Largest frame length XDP hands us (jumbo frames included).
-const MAX_FRAME: usize = 16384;
+const MAX_FRAME: usize = packet::MAX_FRAME;
 
 #[inline(always)]
 fn verdict<T: Tables>(t: &T, app: u16, reason: Reason) -> Verdict {
@@ -416,11 +415,21 @@ fn listed<T: Tables>(t: &T, h: &Headers, flags: u32) -> Listed {
     if flags & family == 0 {
         return Listed::default();
     }
-    let mask = t.list_mask(&h.src, h.ipv6) | t.list_mask(&h.dst, h.ipv6);
-    if mask == 0 {
-        return Listed::default();
+    let a = listed_addr(t, &h.dst, h);
+    let b = listed_addr(t, &h.src, h);
+    Listed { app: if a.app != 0 { a.app } else { b.app }, signal: if a.signal != 0 { a.signal } else { b.signal } }
+}
+
+/// What the lists containing one address of the flow say of it.
+#[inline(always)]
+fn listed_addr<T: Tables>(t: &T, addr: &[u8; 16], h: &Headers) -> Listed {
+    match t.list_entry(addr, h.ipv6) {
+        Some(e) => {
+            let ported = if e.ported != 0 { t.list_ported(e.ported - 1, h.sport, h.dport) } else { Listed::default() };
+            e.listed(ported)
+        }
+        None => Listed::default(),
     }
-    t.list_lookup(mask, h.sport, h.dport)
 }
 
 /// The app of a call that a generic detector recognised, as a signal-scoped prefix list names it

@@ -34,11 +34,55 @@ pub const SCOPE_SIGNAL: u8 = 2;
 pub struct ListEntry {
     /// Lists that contain this very prefix (what `lists show` reads back).
     pub own: u32,
-    /// Lists with a prefix containing this one (`own` included): what the engine uses.
+    /// Lists with a prefix containing this one (`own` included).
     pub covering: u32,
+    /// What the engine reads, derived from `covering` by [`ListEntry::resolve`] so that the
+    /// kernel never walks the 32 slots (a loop the verifier follows path by path): the app of
+    /// the lowest covering `SCOPE_UDP` list without port ranges, 0 if none;
+    pub app: u8,
+    /// the same for `SCOPE_SIGNAL`;
+    pub signal: u8,
+    /// 1 + the slot of the lowest covering list with port ranges, 0 if none (the engine
+    /// checks the flow's ports against that one list: an address in two port-scoped lists
+    /// follows the lower slot's).
+    pub ported: u8,
+    pub _pad: [u8; 5],
 }
 
-const _: () = assert!(core::mem::size_of::<ListEntry>() == 8);
+const _: () = assert!(core::mem::size_of::<ListEntry>() == 16);
+
+impl ListEntry {
+    /// Fills `app`, `signal` and `ported` from `covering` and the list table.
+    pub fn resolve(&mut self, table: &ListTable) {
+        self.app = 0;
+        self.signal = 0;
+        self.ported = 0;
+        for (i, l) in table.lists.iter().enumerate() {
+            if self.covering & (1 << i) == 0 || l.scope == SCOPE_NONE {
+                continue;
+            }
+            if l.nranges != 0 {
+                if self.ported == 0 {
+                    self.ported = i as u8 + 1;
+                }
+            } else if l.scope == SCOPE_UDP && self.app == 0 {
+                self.app = l.app;
+            } else if l.scope == SCOPE_SIGNAL && self.signal == 0 {
+                self.signal = l.app;
+            }
+        }
+    }
+
+    /// What this entry says of a UDP flow with these ports; `ported` is the port-scoped list's
+    /// verdict for them ([`ListInfo::listed`] of slot `ported - 1`).
+    #[inline(always)]
+    pub fn listed(&self, ported: Listed) -> Listed {
+        Listed {
+            app: if self.app != 0 { self.app as u16 } else { ported.app },
+            signal: if self.signal != 0 { self.signal as u16 } else { ported.signal },
+        }
+    }
+}
 
 /// An inclusive port range; `lo == 0 && hi == 0` is unused.
 #[repr(C)]
@@ -111,6 +155,21 @@ impl ListInfo {
     }
 }
 
+impl ListInfo {
+    /// What this list says of a UDP flow with these ports.
+    #[inline(always)]
+    pub fn listed(&self, sport: u16, dport: u16) -> Listed {
+        if !self.ports_match(sport, dport) {
+            return Listed::default();
+        }
+        match self.scope {
+            SCOPE_UDP => Listed { app: self.app as u16, signal: 0 },
+            SCOPE_SIGNAL => Listed { app: 0, signal: self.app as u16 },
+            _ => Listed::default(),
+        }
+    }
+}
+
 impl ListTable {
     /// The lists in `mask` (a `covering` set, or the union of both addresses' sets) that apply
     /// to a UDP flow with these ports; the lowest slot wins within each scope.
@@ -165,5 +224,24 @@ mod tests {
         assert_eq!(t.lookup(7, 50010, 3478), Listed { app: 18, signal: 16 }, "lowest slot wins");
         // Unused slots (scope 0) never match.
         assert_eq!(t.lookup(1 << 9, 1, 2), Listed::default());
+    }
+
+    /// The kernel's way (resolved entry + at most one port-scoped list) agrees with the walk
+    /// over every slot, for every mask of the first three slots.
+    #[test]
+    fn resolved_entries_agree_with_the_walk() {
+        let t = table();
+        // Masks with at most one port-scoped list (slots 1 and 2 both have ranges): an address in
+        // two port-scoped lists gets the lower slot's only (user space warns when loading).
+        for mask in [0u32, 1, 2, 3, 4, 5] {
+            let mut e = ListEntry { covering: mask, ..Default::default() };
+            e.resolve(&t);
+            for (sport, dport) in [(40000, 8801), (40000, 19305), (50010, 3478), (40000, 3478), (1, 2)] {
+                let ported = if e.ported == 0 { Listed::default() } else { t.lists[e.ported as usize - 1].listed(sport, dport) };
+                let walk = t.lookup(mask, sport, dport);
+                let fast = e.listed(ported);
+                assert_eq!(fast, walk, "mask {mask:#b} ports {sport}/{dport}");
+            }
+        }
     }
 }

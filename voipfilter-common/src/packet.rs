@@ -163,8 +163,25 @@ pub fn parse_into<B: Bytes + ?Sized>(p: &B, h: &mut Headers, decap: bool) -> Res
     if !decap {
         return Ok(is_tunnel(h));
     }
+    parse_inner(p, h)?;
+    Ok(false)
+}
+
+/// Largest frame offset the parser produces (jumbo frames included).
+pub const MAX_FRAME: usize = 16384;
+
+/// Replaces the outer headers of a GTP-U or GRE packet (as [`parse_into`] without `decap`
+/// left them in `h`) with the inner packet's; leaves them as they are when the packet is no
+/// tunnel after all. `h` may come from map memory (the XDP program hands the outer headers to
+/// the tunnel program, which so verifies only the inner parse): its offsets are checked
+/// against constants first.
+#[inline(always)]
+pub fn parse_inner<B: Bytes + ?Sized>(p: &B, h: &mut Headers) -> Result<(), Reason> {
+    if h.l4_off > MAX_L4_OFF + 60 || h.payload_off > MAX_L4_OFF + 60 || h.end > MAX_FRAME {
+        return Err(Reason::Truncated);
+    }
     let Some((l3_off, ethertype, tunnel)) = decap_at(p, h) else {
-        return Ok(false);
+        return Ok(());
     };
     // Parse the inner packet over the outer headers. If it cannot be read, the packet is
     // reported as truncated (a tunnel whose payload is cut or not IP): rules on addresses do
@@ -181,7 +198,7 @@ pub fn parse_into<B: Bytes + ?Sized>(p: &B, h: &mut Headers, decap: bool) -> Res
     // The inner datagram cannot extend past the outer one.
     h.end = min(h.end, outer_end);
     parse_l4(p, h);
-    Ok(false)
+    Ok(())
 }
 
 /// Whether outer headers are those of a GTP-U or GRE packet (before looking inside).
@@ -247,12 +264,15 @@ fn gtpu<B: Bytes + ?Sized>(p: &B, off: usize) -> Option<(usize, u16)> {
     }
 }
 
-/// GRE header at `off` (version 0 only): returns the inner packet's offset and ethertype.
+/// GRE header at `off`: returns the inner packet's offset and ethertype. Version 0 (RFC
+/// 2784/2890) carries IPv4, IPv6 or Ethernet; version 1 is PPTP's enhanced GRE ([`pptp`]).
 #[inline(always)]
 fn gre<B: Bytes + ?Sized>(p: &B, off: usize) -> Option<(usize, u16)> {
     let flags = p.be16(off)?;
-    if flags & 0x0007 != 0 {
-        return None; // version 1 is PPTP's enhanced GRE, which carries PPP
+    match flags & 0x0007 {
+        0 => {}
+        1 => return pptp(p, off, flags),
+        _ => return None,
     }
     let ptype = p.be16(off + 2)?;
     let mut inner = off + 4;
@@ -269,6 +289,44 @@ fn gre<B: Bytes + ?Sized>(p: &B, off: usize) -> Option<(usize, u16)> {
             let et = p.be16(inner + 12)?;
             matches!(et, ETH_P_IPV4 | ETH_P_IPV6).then_some((inner + ETH_HLEN, et))
         }
+        _ => None,
+    }
+}
+
+/// PPP protocol numbers of IPv4 and IPv6 (RFC 1332, RFC 5072).
+const PPP_IPV4: u16 = 0x0021;
+const PPP_IPV6: u16 = 0x0057;
+/// GRE protocol type of PPP.
+const GRE_P_PPP: u16 = 0x880B;
+
+/// PPTP's enhanced GRE (RFC 2637 §4.1): flags and version 1, protocol 0x880B, the key field
+/// (payload length, call id), optional sequence and acknowledgement numbers, then a PPP frame:
+/// optional address and control bytes (0xFF 0x03), then the protocol, one byte when
+/// compressed (RFC 1661 §6.5), IPv4 or IPv6.
+#[inline(always)]
+fn pptp<B: Bytes + ?Sized>(p: &B, off: usize, flags: u16) -> Option<(usize, u16)> {
+    // Key present, no checksum or routing; PPP inside.
+    if flags & 0x2000 == 0 || flags & 0xC000 != 0 || p.be16(off + 2)? != GRE_P_PPP {
+        return None;
+    }
+    let mut ppp = off + 8;
+    if flags & 0x1000 != 0 {
+        ppp += 4;
+    }
+    if flags & 0x0080 != 0 {
+        ppp += 4;
+    }
+    let [a, b, c, d] = p.array::<4>(ppp)?;
+    let (proto, at) = if a == 0xFF && b == 0x03 {
+        if c & 1 == 1 { (c as u16, ppp + 3) } else { (u16::from_be_bytes([c, d]), ppp + 4) }
+    } else if a & 1 == 1 {
+        (a as u16, ppp + 1)
+    } else {
+        (u16::from_be_bytes([a, b]), ppp + 2)
+    };
+    match proto {
+        PPP_IPV4 => Some((at, ETH_P_IPV4)),
+        PPP_IPV6 => Some((at, ETH_P_IPV6)),
         _ => None,
     }
 }
@@ -648,6 +706,31 @@ mod tests {
     }
 
     /// Every prefix of a valid frame parses without panicking, to the right reason.
+    #[test]
+    fn pptp_enhanced_gre() {
+        // As in gre.pcapng: flags 0x3081 (key, sequence, acknowledgement, version 1), PPP with
+        // address and control bytes, IPv4 inside.
+        let inner = Frame::udp4([192, 168, 10, 210], 5060, [192, 168, 103, 40], 5060, b"SIP/2.0 100 Trying\r\n\r\n").build();
+        let ip = &inner[14..];
+        let mut gre = vec![0x30, 0x81, 0x88, 0x0B];
+        gre.extend_from_slice(&(ip.len() as u16 + 4).to_be_bytes());
+        gre.extend_from_slice(&[0x98, 0x50, 0, 0, 0, 0x6A, 0, 0, 0, 0x8C, 0xFF, 0x03, 0x00, 0x21]);
+        gre.extend_from_slice(ip);
+        let outer = Frame::raw4([109, 105, 228, 253], [10, 177, 98, 84], proto::GRE, &gre).build();
+        let h = parse(&outer[..]).unwrap();
+        assert_eq!((h.tunnel, h.proto, h.sport, h.dport), (Tunnel::Gre, proto::UDP, 5060, 5060));
+        assert_eq!(h.src4(), [192, 168, 10, 210]);
+        // Compressed: no sequence/ack, no address/control, one protocol byte.
+        let mut gre = vec![0x20, 0x01, 0x88, 0x0B, 0, 0, 0x98, 0x50, 0x21];
+        gre.extend_from_slice(ip);
+        let outer = Frame::raw4([109, 105, 228, 253], [10, 177, 98, 84], proto::GRE, &gre).build();
+        assert_eq!(parse(&outer[..]).unwrap().tunnel, Tunnel::Gre);
+        // PPP control protocols (LCP 0xC021) are not IP: the outer headers stay.
+        let lcp = [0x20, 0x01, 0x88, 0x0B, 0, 4, 0x98, 0x50, 0xC0, 0x21, 1, 1];
+        let outer = Frame::raw4([109, 105, 228, 253], [10, 177, 98, 84], proto::GRE, &lcp).build();
+        assert_eq!(parse(&outer[..]).unwrap().tunnel, Tunnel::None);
+    }
+
     #[test]
     fn every_truncation_is_safe() {
         let frames = [

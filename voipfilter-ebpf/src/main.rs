@@ -38,6 +38,7 @@ pub fn voipfilter(ctx: XdpContext) -> u32 {
     let verdict = match packet::parse_into(&pkt, &mut h, false) {
         Err(reason) => Verdict { app: App::Unknown as u16, action: Action::Pass, reason },
         Ok(true) => {
+            maps::hand_over(&h);
             maps::jump(&ctx, maps::Jump::Tunnel);
             failed()
         }
@@ -53,12 +54,18 @@ pub fn voipfilter(ctx: XdpContext) -> u32 {
     finish(&ctx, &verdict, pkt.frame_len())
 }
 
-/// GTP-U and GRE packets: parse the inner packet, then the fast path on it.
+/// GTP-U and GRE packets: parse the inner packet (from the outer headers handed over), then
+/// the fast path on it.
 #[xdp]
 pub fn voipfilter_tunnel(ctx: XdpContext) -> u32 {
     let pkt = pkt::Packet::new(&ctx);
+    // On the stack: the verifier keeps the bounds that `parse_inner` checks.
     let mut h = Headers::zeroed();
-    let verdict = match packet::parse_into(&pkt, &mut h, true) {
+    let Some(outer) = maps::handed_over() else {
+        return finish(&ctx, &failed(), pkt.frame_len());
+    };
+    maps::copy_into(outer, &mut h);
+    let verdict = match packet::parse_inner(&pkt, &mut h) {
         Err(reason) => Verdict { app: App::Unknown as u16, action: Action::Pass, reason },
         Ok(_) => {
             maps::hand_over(&h);

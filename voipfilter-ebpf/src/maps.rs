@@ -12,7 +12,7 @@ use voipfilter_common::{
     classify::Verdict,
     engine::{Found, Tables},
     flow::{Config, EndpointKey, Flow, FlowKey, FragKey, TCP_CALLS_SLOTS, TcpSlot},
-    lists::{ListEntry, ListTable, Listed},
+    lists::{ListEntry, ListTable, Listed, MAX_LISTS},
     packet::Headers,
     maps::{
         EXPECT_CAPACITY, FLOWS_CAPACITY, FRAGS_CAPACITY, LIST4_CAPACITY, LIST6_CAPACITY, Meta, PORT_RULES_CAPACITY, PREFIX4_RULES_CAPACITY,
@@ -144,6 +144,13 @@ pub fn hand_over(h: &Headers) {
     }
 }
 
+/// Copies headers (e.g. those handed over) to the stack, where the verifier tracks bounds.
+#[inline(always)]
+pub fn copy_into(src: &Headers, dst: &mut Headers) {
+    // SAFETY: both are valid, 8-aligned `Headers`.
+    unsafe { copy_headers(src, dst) };
+}
+
 /// The headers handed over, in place. The verifier knows nothing of values in map memory:
 /// the engine checks the packet offsets against constants before any packet access.
 #[inline(always)]
@@ -261,20 +268,20 @@ impl Tables for Maps {
     }
 
     #[inline(always)]
-    fn list_mask(&self, addr: &[u8; 16], ipv6: bool) -> u32 {
+    fn list_entry(&self, addr: &[u8; 16], ipv6: bool) -> Option<ListEntry> {
         let e = if ipv6 {
             LIST6.get(&Key::new(128, *addr))
         } else {
             LIST4.get(&Key::new(32, [addr[0], addr[1], addr[2], addr[3]]))
         };
-        e.map_or(0, |e| e.covering)
+        e.copied()
     }
 
     #[inline(always)]
-    fn list_lookup(&self, mask: u32, sport: u16, dport: u16) -> Listed {
+    fn list_ported(&self, slot: u8, sport: u16, dport: u16) -> Listed {
         match LISTS.get(0) {
-            Some(t) => t.lookup(mask, sport, dport),
-            None => Listed::default(),
+            Some(t) if (slot as usize) < MAX_LISTS => t.lists[slot as usize].listed(sport, dport),
+            _ => Listed::default(),
         }
     }
 }

@@ -22,13 +22,12 @@ fn longest<const N: usize>(map: &HashMap<(u8, [u8; N]), ListEntry>, addr: [u8; N
 }
 
 impl HostLists {
-    /// `covering` of the longest matching prefix of an address (IPv4 in the first 4 bytes).
-    pub fn mask(&self, addr: &[u8; 16], ipv6: bool) -> u32 {
-        let e = if ipv6 {
+    /// The entry of the longest matching prefix of an address (IPv4 in the first 4 bytes).
+    pub fn entry(&self, addr: &[u8; 16], ipv6: bool) -> Option<ListEntry> {
+        if ipv6 {
             longest(&self.v6, *addr)
         } else {
             longest(&self.v4, [addr[0], addr[1], addr[2], addr[3]])
-        };
-        e.map_or(0, |e| e.covering)
+        }
     }
 }

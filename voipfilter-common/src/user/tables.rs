@@ -89,10 +89,10 @@ impl Tables for HostTables {
     fn tcp_insert(&self, key: &FlowKey, app: u16) {
         self.tcp.borrow_mut().insert(*key, app);
     }
-    fn list_mask(&self, addr: &[u8; 16], ipv6: bool) -> u32 {
-        self.lists.mask(addr, ipv6)
+    fn list_entry(&self, addr: &[u8; 16], ipv6: bool) -> Option<crate::lists::ListEntry> {
+        self.lists.entry(addr, ipv6)
     }
-    fn list_lookup(&self, mask: u32, sport: u16, dport: u16) -> Listed {
-        self.lists.table.lookup(mask, sport, dport)
+    fn list_ported(&self, slot: u8, sport: u16, dport: u16) -> Listed {
+        self.lists.table.lists.get(slot as usize).map_or(Listed::default(), |l| l.listed(sport, dport))
     }
 }
