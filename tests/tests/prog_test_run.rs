@@ -735,6 +735,52 @@ fn tunnelled_calls_are_classified_by_their_inner_packet() {
 }
 
 #[test]
+fn pptp_enhanced_gre_carries_detected_calls() {
+    let mut h = Harness::new();
+    let inner = Frame::udp4([192, 168, 10, 210], 5060, [192, 168, 103, 40], 5060, &voip::sip_ringing(7)).build();
+    let ip = &inner[14..];
+    // Key, sequence and acknowledgement present, PPP with address/control and a 2-byte protocol
+    // (gre.pcapng's layout).
+    let mut gre = vec![0x30, 0x81, 0x88, 0x0B];
+    gre.extend_from_slice(&(ip.len() as u16 + 4).to_be_bytes());
+    gre.extend_from_slice(&[0x98, 0x50, 0, 0, 0, 0x6A, 0, 0, 0, 0x8C, 0xFF, 0x03, 0x00, 0x21]);
+    gre.extend_from_slice(ip);
+    let outer = Frame::raw4([109, 105, 228, 253], [10, 177, 98, 84], proto::GRE, &gre).build();
+    h.expect("PPTP GRE carrying SIP", &outer, Sip, Drop, Parsed);
+    // PPP's own control traffic (LCP) is no call: the outer packet passes.
+    let lcp = Frame::raw4([109, 105, 228, 253], [10, 177, 98, 84], proto::GRE, &[0x20, 0x01, 0x88, 0x0B, 0, 4, 0x98, 0x50, 0xC0, 0x21, 1, 1]).build();
+    h.expect("PPTP GRE carrying LCP", &lcp, Unknown, Pass, Reason::OtherL4);
+    assert!(h.kernel_flows().contains_key(&key_of(&inner)), "FLOWS is keyed by the inner 5-tuple");
+    h.check_state();
+    h.check_counters();
+}
+
+#[test]
+fn media_and_keepalives_recognised_in_one_packet() {
+    let mut h = Harness::new();
+    // FreeSWITCH's compound RTCP (SR + SDES), as in rtcp_multiple_pkts_in_the_same_datagram.pcap.
+    let mut rtcp = vec![0x81, 200, 0, 12];
+    rtcp.extend_from_slice(&[0x11; 48]);
+    rtcp.extend_from_slice(&[0x81, 202, 0, 2, 0x5D, 0x93, 0x15, 0x34, 1, 2, b'a', b'b']);
+    let f = Frame::udp4(CLIENT, 25963, SERVER, 31601, &rtcp).build();
+    h.expect("compound RTCP datagram", &f, App::Rtcp, Drop, Parsed);
+    // A SIP phone's `hello` keep-alive on 5060 (sip_hello.pcapng); not on other ports.
+    let hello = Frame::udp4(CLIENT, 5060, SERVER, 5060, b"hello").build();
+    h.expect("hello on 5060", &hello, Sip, Drop, Parsed);
+    let hello_elsewhere = Frame::udp4(CLIENT, 41000, SERVER, 7000, b"hello").build();
+    h.expect("hello on 7000", &hello_elsewhere, Unknown, Pass, Parsed);
+    // RTP over TCP (RFC 4571) in frames of 1 KiB and more: the length's first byte is above 3.
+    let mut rtp = voip::rtp_stream(0x0193_2DB4, 8, 1);
+    rtp.resize(1212, 0xD5);
+    let mut framed = (rtp.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&rtp);
+    let seg = Frame::tcp4(CLIENT, 40252, SERVER, 5000, 0x18, &framed).build();
+    h.expect("RFC 4571 RTP frame of 1212 bytes", &seg, Rtp, Drop, Parsed);
+    h.check_state();
+    h.check_counters();
+}
+
+#[test]
 fn vlan_and_qinq_carry_detected_calls() {
     let mut h = Harness::new();
     let inv = |sport: u16| Frame::udp4(CLIENT, sport, SERVER, 15060, &invite(u32::from(sport)));
