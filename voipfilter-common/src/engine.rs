@@ -105,7 +105,7 @@ pub fn fast<B: Bytes + ?Sized, T: Tables>(p: &B, t: &T, h: &Headers) -> Fast {
     }
     let known = match h.proto {
         proto::UDP => {
-            if udp_untracked(h.sport, h.dport) {
+            if untracked(h) {
                 Some(0)
             } else {
                 let (key, _) = FlowKey::new(h);
@@ -128,6 +128,18 @@ pub fn fast<B: Bytes + ?Sized, T: Tables>(p: &B, t: &T, h: &Headers) -> Fast {
         Some(app) => Fast::Done(verdict(t, app, h.reason)),
         None => Fast::Inspect,
     }
+}
+
+/// UDP that is never a call and never tracked: infrastructure ports ([`udp_untracked`]), and
+/// datagrams to a group address (IPv4 multicast 224.0.0.0/4 and limited broadcast, IPv6
+/// multicast ff00::/8: SSDP, mDNS, IPTV, discovery protocols). Calls are unicast; a STUN or
+/// RTP-shaped multicast stream must not turn a LAN's discovery traffic into "calls", nor fill
+/// the flow table.
+#[inline(always)]
+fn untracked(h: &Headers) -> bool {
+    let d0 = h.dst[0];
+    let group = if h.ipv6 { d0 == 0xFF } else { d0 >= 224 };
+    group || udp_untracked(h.sport, h.dport)
 }
 
 /// The app of an established UDP flow (counting the packet), or `None` when the packet
@@ -336,7 +348,7 @@ fn user_rule<T: Tables>(h: &Headers, t: &T, flags: u32) -> Option<Rule> {
 
 #[inline(always)]
 fn udp<B: Bytes + ?Sized, T: Tables>(p: &B, pl: &Payload<'_, B>, h: &Headers, t: &T, cfg: &Config, found: &Found) -> u16 {
-    if udp_untracked(h.sport, h.dport) {
+    if untracked(h) {
         return 0;
     }
     let (key, dir) = FlowKey::new(h);
@@ -767,6 +779,19 @@ mod tests {
         // HTTP on the SIP port is not SIP.
         let http = Frame::tcp4(CLIENT, 40001, SERVER, 5060, 0x18, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").build();
         assert_eq!(run(&t, &http).action, Action::Pass);
+    }
+
+    #[test]
+    fn group_addressed_udp_is_never_a_call() {
+        let t = HostTables::new();
+        for dst in [[239, 255, 255, 250], [224, 0, 0, 251], [255, 255, 255, 255]] {
+            let f = Frame::udp4(CLIENT, 50000, dst, 3478, &stun_binding()).build();
+            assert_eq!(run(&t, &f).action, Action::Pass, "STUN to {dst:?}");
+        }
+        assert!(t.flows.borrow().is_empty(), "no flow tracked");
+        // Unicast STUN from the same endpoint still is.
+        let f = Frame::udp4(CLIENT, 50000, SERVER, 3478, &stun_binding()).build();
+        assert_eq!(run(&t, &f).action, Action::Drop);
     }
 
     #[test]
