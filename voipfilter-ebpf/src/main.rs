@@ -13,6 +13,7 @@
 #![no_main]
 
 mod maps;
+mod reference;
 mod pkt;
 
 use aya_ebpf::{bindings::xdp_action, helpers::bpf_xdp_adjust_meta, macros::xdp, programs::XdpContext};
