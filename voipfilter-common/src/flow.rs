@@ -43,32 +43,39 @@ impl Eq for FlowKey {}
 
 impl FlowKey {
     /// The key of a packet's flow and the packet's direction (0: from endpoint 0).
+    /// Word by word: the addresses are compared and copied as 8-byte words (as byte arrays
+    /// they were read, compared and written a byte at a time in BPF).
     #[inline(always)]
     pub fn new(h: &Headers) -> (FlowKey, u8) {
-        let src_first = less(&h.src, h.sport, &h.dst, h.dport);
-        let (a, b, dir) = if src_first { ((h.src, h.sport), (h.dst, h.dport), 0) } else { ((h.dst, h.dport), (h.src, h.sport), 1) };
-        (
-            FlowKey { addr: [a.0, b.0], port: [a.1, b.1], proto: h.proto, ipv6: h.ipv6 as u8, _pad: [0; 2] },
-            dir,
-        )
+        let (s, d) = (h.src_words(), h.dst_words());
+        // (addr, port) ordering: the addresses as big-endian numbers, then the port.
+        let src_first = (u64::from_be(s[0]), u64::from_be(s[1]), h.sport) <= (u64::from_be(d[0]), u64::from_be(d[1]), h.dport);
+        let (a, ap, b, bp, dir) = if src_first { (s, h.sport, d, h.dport, 0) } else { (d, h.dport, s, h.sport, 1) };
+        let mut k = core::mem::MaybeUninit::<FlowKey>::uninit();
+        let p = k.as_mut_ptr();
+        // SAFETY: every byte of the key is written: four address words (the addresses are
+        // 8-aligned in the 8-aligned key), then the ports, protocol, family and padding.
+        unsafe {
+            let w = p.cast::<u64>();
+            w.write(a[0]);
+            w.add(1).write(a[1]);
+            w.add(2).write(b[0]);
+            w.add(3).write(b[1]);
+            (&raw mut (*p).port).write([ap, bp]);
+            (&raw mut (*p).proto).write(h.proto);
+            (&raw mut (*p).ipv6).write(h.ipv6 as u8);
+            (&raw mut (*p)._pad).write([0; 2]);
+            (k.assume_init(), dir)
+        }
     }
-}
 
-/// (addr, port) ordering without slice comparisons (which would become memcmp in BPF).
-#[inline(always)]
-fn less(a: &[u8; 16], ap: u16, b: &[u8; 16], bp: u16) -> bool {
-    let (a0, a1) = halves(a);
-    let (b0, b1) = halves(b);
-    (a0, a1, ap) <= (b0, b1, bp)
-}
-
-#[inline(always)]
-fn halves(a: &[u8; 16]) -> (u64, u64) {
-    let mut x = [0u8; 8];
-    let mut y = [0u8; 8];
-    x.copy_from_slice(&a[..8]);
-    y.copy_from_slice(&a[8..]);
-    (u64::from_be_bytes(x), u64::from_be_bytes(y))
+    /// The two addresses as big-endian words: (a0, a1, b0, b1).
+    #[inline(always)]
+    fn addr_words(&self) -> [u64; 4] {
+        // SAFETY: `addr` is the first field of the 8-aligned key, 32 bytes.
+        let w = unsafe { core::ptr::read((&raw const self.addr).cast::<[u64; 4]>()) };
+        [u64::from_be(w[0]), u64::from_be(w[1]), u64::from_be(w[2]), u64::from_be(w[3])]
+    }
 }
 
 /// Where a flow is in its life.
@@ -180,8 +187,7 @@ impl FlowKey {
     /// Slot of this connection in `TCP_CALLS`.
     #[inline(always)]
     pub fn tcp_slot(&self) -> u32 {
-        let (a0, a1) = halves(&self.addr[0]);
-        let (b0, b1) = halves(&self.addr[1]);
+        let [a0, a1, b0, b1] = self.addr_words();
         let mut x = a0 ^ a1.rotate_left(17) ^ b0.rotate_left(31) ^ b1.rotate_left(47);
         x ^= ((self.port[0] as u64) << 16) | self.port[1] as u64;
         x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);

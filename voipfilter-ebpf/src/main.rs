@@ -12,8 +12,12 @@
 //! program to the next in per-CPU slots.
 #![no_std]
 #![no_main]
+// BPF inline assembly (pkt.rs: one-instruction unaligned packet loads); the nested build of
+// this crate runs with RUSTC_BOOTSTRAP=1 (voipfilter/build.rs).
+#![feature(asm_experimental_arch)]
 
 mod maps;
+mod reference;
 mod pkt;
 
 use aya_ebpf::{bindings::xdp_action, helpers::bpf_xdp_adjust_meta, macros::xdp, programs::XdpContext};

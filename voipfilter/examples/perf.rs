@@ -1,0 +1,228 @@
+//! Per-packet cost of the real XDP programs, by traffic class, with BPF_PROG_TEST_RUN.
+//!
+//! ```sh
+//! sudo -E cargo run --release -p voipfilter --example perf [-- REPEAT [ROUNDS]]
+//! ```
+//!
+//! Prints the kernel's average ns per packet for each class, next to two reference programs
+//! measured in the same run (`voipfilter-ebpf/src/reference.rs`, in the same object but never
+//! loaded by the daemon): an empty XDP program, and one that parses Ethernet/IPv4/UDP and does
+//! one lookup in an LRU hash of 1M entries. Each class is timed `ROUNDS` times (default 9) with
+//! `REPEAT` runs of the same frame (default 1,000,000); the best (lowest) is shown, since
+//! other load on the machine only ever adds time. The programs are
+//! loaded with the daemon's defaults (flow table of 1M entries, default policy, no rules, no
+//! verdict record).
+//!
+//! The first packet of a new flow cannot be repeated (the second run finds the flow), so those
+//! classes run once on each of many distinct frames; the kernel's timer then adds its own
+//! overhead, measured on the empty program in the same way and subtracted (the line shows the
+//! raw figure too).
+//!
+//! With `PERF_HOLD=1` the programs stay loaded for 10 minutes after the run, and their ids are
+//! printed (for `bpftool prog dump xlated id N`).
+
+use anyhow::Context as _;
+use aya::{
+    Ebpf, EbpfLoader,
+    programs::{TestRun, TestRunOptions, Xdp},
+};
+use voipfilter::load::{Filter, LoadOptions, OBJECT};
+use voipfilter_common::{maps::FLOWS, user::frame::Frame};
+
+const CLIENT: [u8; 4] = [10, 1, 0, 5];
+const SERVER: [u8; 4] = [198, 51, 100, 7];
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+
+/// Distinct frames run once each for the new-flow classes.
+const NEW_FLOWS: u32 = 20_000;
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let repeat: u32 = args.next().map(|s| s.parse()).transpose().context("REPEAT")?.unwrap_or(1_000_000);
+    let rounds: usize = args.next().map(|s| s.parse()).transpose().context("ROUNDS")?.unwrap_or(9);
+
+    let mut refs = References::load()?;
+    let mut f = Filter::load(&LoadOptions::default())?;
+
+    let empty = best(rounds, || refs.time("voipfilter_ref_empty", &udp(40000, 443, &[0x43; 40]), repeat))?;
+    let reference = best(rounds, || refs.time("voipfilter_ref_lookup", &udp(40000, 443, &[0x43; 40]), repeat))?;
+    println!("per-packet cost (BPF_PROG_TEST_RUN, repeat {repeat}, best of {rounds}), ns/packet");
+    println!("  {:<40} {:>7.1}", "empty XDP program (reference)", empty);
+    println!("  {:<40} {:>7.1}", "parse + 1M LRU lookup (reference)", reference);
+    println!("  {:<40} {:>7}  {:>6}  {:>8}  {}", "class", "ns", "ratio", "target", "verdict");
+
+    let show = |name: &str, ns: f64, base: f64, base_name: &str, limit: f64, ret: u32| {
+        let ratio = ns / base;
+        let ok = if ratio <= limit { "ok" } else { "OVER" };
+        let action = match ret {
+            XDP_DROP => "drop",
+            XDP_PASS => "pass",
+            _ => "other",
+        };
+        println!("  {name:<40} {ns:>7.1}  {ratio:>5.2}x  {limit:>4.1}x {base_name:<6} {ok:<4} {action}");
+    };
+
+    // Traffic that needs no flow state.
+    let tcp_ack = Frame::tcp4(CLIENT, 40000, SERVER, 443, 0x10, b"").build();
+    let mut tls = vec![0x17, 0x03, 0x03, 0x04, 0x00];
+    tls.extend_from_slice(&[0xA5; 1024]);
+    let tls = Frame::tcp4(SERVER, 443, CLIENT, 40000, 0x18, &tls).build();
+    let dns = udp(53000, 53, b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01");
+    for (name, frame) in [("TCP ACK", &tcp_ack), ("TLS segment (1 KiB)", &tls), ("DNS query", &dns)] {
+        if !want(name) {
+            continue;
+        }
+        let (ret, ns) = f.best(rounds, frame, repeat)?;
+        show(name, ns, empty, "empty", 2.0, ret);
+    }
+
+    // Established flows: prime the flow table, then repeat a packet of the flow.
+    let quic = udp(51000, 443, &quic_short(0));
+    for _ in 0..20 {
+        f.run(&quic)?;
+    }
+    let (ret, ns) = f.best(rounds, &quic, if want("established") { repeat } else { 1 })?;
+    show("established non-call UDP flow", ns, reference, "lookup", 1.3, ret);
+
+    let sip = udp(40000, 5060, &invite());
+    f.run(&sip)?;
+    let (ret, ns) = f.best(rounds, &sip, if want("decided") { repeat } else { 1 })?;
+    show("decided SIP flow (dropped)", ns, reference, "lookup", 1.3, ret);
+
+    let rtp = udp(30000, 30002, &rtp_shaped());
+    for _ in 0..20 {
+        f.run(&rtp)?;
+    }
+    let (ret, ns) = f.best(rounds, &rtp, if want("RTP-shaped not") { repeat } else { 1 })?;
+    show("RTP-shaped not-a-call flow", ns, reference, "lookup", 1.3, ret);
+
+    // First packets of new flows: each frame once.
+    let once = |p: &mut dyn FnMut(&[u8]) -> anyhow::Result<(u32, f64)>, make: &dyn Fn(u32) -> Vec<u8>| {
+        let frames: Vec<Vec<u8>> = (0..NEW_FLOWS).map(make).collect();
+        let mut total = 0.0;
+        let mut ret = 0;
+        for fr in &frames {
+            let (r, ns) = p(fr)?;
+            total += ns;
+            ret = r;
+        }
+        anyhow::Ok((ret, total / NEW_FLOWS as f64))
+    };
+    let (_, empty_once) = once(&mut |fr| refs.time("voipfilter_ref_empty", fr, 1), &|i| new_udp(i, 1, &quic_short(i)))?;
+    println!("  (run once per frame: empty program {empty_once:.1} ns; subtracted from the new-flow lines below, then the empty program's repeated cost added back)");
+    let new_flow_classes: [(&str, &dyn Fn(u32) -> Vec<u8>); 3] = [
+        ("new UDP flow, not a call (QUIC-like)", &|i| new_udp(i, 2, &quic_short(i))),
+        ("new UDP flow, RTP-shaped", &|i| new_udp(i, 3, &rtp_shaped())),
+        ("new UDP flow, SIP INVITE (dropped)", &|i| new_udp(i, 4, &invite())),
+    ];
+    for (name, make) in new_flow_classes {
+        if !want(name) {
+            continue;
+        }
+        let (ret, raw) = once(&mut |fr| f.time(fr, 1), make)?;
+        let ns = raw - empty_once + empty;
+        show(name, ns, empty, "empty", 10.0, ret);
+        println!("  {:<40} {:>7.1}  (raw, run once per frame)", "", raw);
+    }
+    if std::env::var_os("PERF_HOLD").is_some() {
+        // Keep the programs loaded for `bpftool prog dump xlated/jited id N`.
+        for name in ["voipfilter", "voipfilter_tunnel", "voipfilter_fast", "voipfilter_detect", "voipfilter_text", "voipfilter_inspect"] {
+            let info = f.ebpf_mut().program(name).context("program")?.info()?;
+            println!("  {name}: id {}", info.id());
+        }
+        std::thread::sleep(std::time::Duration::from_secs(600));
+    }
+    Ok(())
+}
+
+/// With `PERF_ONLY=TEXT`, only the classes whose name contains TEXT run their repeats (for
+/// `perf record`).
+fn want(name: &str) -> bool {
+    std::env::var("PERF_ONLY").map_or(true, |w| name.contains(&w))
+}
+
+/// The reference programs, loaded from the same object with their own maps.
+struct References {
+    ebpf: Ebpf,
+}
+
+impl References {
+    fn load() -> anyhow::Result<References> {
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries("REF_FLOWS", 1 << 20)
+            .map_max_entries(FLOWS, 1)
+            .load(OBJECT)
+            .context("loading the object")?;
+        for name in ["voipfilter_ref_empty", "voipfilter_ref_lookup"] {
+            let p: &mut Xdp = ebpf.program_mut(name).with_context(|| format!("no program {name}"))?.try_into()?;
+            p.load().with_context(|| format!("loading {name}"))?;
+        }
+        Ok(References { ebpf })
+    }
+
+    fn time(&mut self, name: &str, frame: &[u8], repeat: u32) -> anyhow::Result<(u32, f64)> {
+        let p: &mut Xdp = self.ebpf.program_mut(name).context("program")?.try_into()?;
+        let r = p.test_run(TestRunOptions { data_in: Some(frame), repeat, ..Default::default() })?;
+        Ok((r.return_value, r.duration.as_nanos() as f64))
+    }
+}
+
+trait Best {
+    fn best(&mut self, rounds: usize, frame: &[u8], repeat: u32) -> anyhow::Result<(u32, f64)>;
+}
+
+impl Best for Filter {
+    fn best(&mut self, rounds: usize, frame: &[u8], repeat: u32) -> anyhow::Result<(u32, f64)> {
+        let mut ret = 0;
+        let ns = best(rounds, || {
+            let (r, ns) = self.time(frame, repeat)?;
+            ret = r;
+            Ok((r, ns))
+        })?;
+        Ok((ret, ns))
+    }
+}
+
+fn best(rounds: usize, mut f: impl FnMut() -> anyhow::Result<(u32, f64)>) -> anyhow::Result<f64> {
+    let mut v = Vec::with_capacity(rounds);
+    for _ in 0..rounds.max(1) {
+        v.push(f()?.1);
+    }
+    v.sort_by(f64::total_cmp);
+    Ok(v[0])
+}
+
+fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    Frame::udp4(CLIENT, sport, SERVER, dport, payload).build()
+}
+
+/// A new flow per `i`: distinct client address and port, high server port.
+fn new_udp(i: u32, class: u8, payload: &[u8]) -> Vec<u8> {
+    let src = [10, class, (i >> 8) as u8, i as u8];
+    Frame::udp4(src, 20000 + (i % 30000) as u16, SERVER, 40000 + class as u16, payload).build()
+}
+
+/// A QUIC short-header packet (not a call).
+fn quic_short(i: u32) -> Vec<u8> {
+    let mut p = vec![0x43];
+    p.extend_from_slice(&i.to_be_bytes());
+    p.extend(std::iter::repeat_n(0x5A, 1195));
+    p
+}
+
+/// An RTP header (PT 0) followed by 160 bytes: the same packet repeated never confirms a stream.
+fn rtp_shaped() -> Vec<u8> {
+    let mut p = vec![0x80, 0x00, 0x12, 0x34, 0, 0, 0x10, 0, 0xDE, 0xAD, 0xBE, 0xEF];
+    p.extend_from_slice(&[0xD5; 160]);
+    p
+}
+
+fn invite() -> Vec<u8> {
+    let sdp = "v=0\r\no=- 1 1 IN IP4 10.1.0.5\r\ns=-\r\nc=IN IP4 10.1.0.5\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\n";
+    format!(
+        "INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.1.0.5:5060;branch=z9hG4bK776asdhds\r\nMax-Forwards: 70\r\nTo: <sip:bob@example.com>\r\nFrom: <sip:alice@example.com>;tag=1928301774\r\nCall-ID: a84b4c76e66710\r\nCSeq: 314159 INVITE\r\nContact: <sip:alice@10.1.0.5>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+    .into_bytes()
+}
