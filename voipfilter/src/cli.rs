@@ -105,8 +105,9 @@ pub struct RunArgs {
     /// XDP attach mode: auto tries native (driver) XDP and falls back to skb with a warning.
     #[arg(short, long, value_enum, default_value_t = Mode::Auto)]
     pub mode: Mode,
-    /// TOML file with the policy, port and prefix rules and engine settings (see README:
-    /// Configuration). Without it: block every call, no port or prefix rules.
+    /// TOML file with the policy, port and prefix rules, prefix lists and engine settings (see
+    /// README: Configuration). Without it: block every call, no port or prefix rules, the
+    /// built-in prefix lists.
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// App prefix lists to install instead of the config's `lists` (default: the built-in

@@ -370,7 +370,7 @@ fn show(set: &ListSet, app: Option<App>, json: bool, flags: u32) -> anyhow::Resu
     if app.is_none() {
         println!("Prefix lists ({}; lookups: IPv4 {}, IPv6 {}):", rows.len(), state(CONFIG_LISTS4), state(CONFIG_LISTS6));
     }
-    println!("  {:<6}{:<13}{:<8}{:<34}{:>6}{:>6}  {}", "slot", "app", "scope", "ports", "v4", "v6", "version");
+    println!("  {:<6}{:<13}{:<8}{:<34}{:>6}{:>6}  version", "slot", "app", "scope", "ports", "v4", "v6");
     for (slot, l) in &rows {
         println!("  {:<6}{:<13}{:<8}{:<34}{:>6}{:>6}  {}", slot, l.app.name(), kind(l), ports(l), l.v4.len(), l.v6.len(), l.version);
     }

@@ -248,11 +248,7 @@ pub fn parse_list(file: &str, text: &str) -> Result<ListFile, ParseError> {
                     }
                     version = Some(value.to_string());
                 }
-                "source" => {
-                    if !value.is_empty() {
-                        sources.push(value.to_string());
-                    }
-                }
+                "source" if !value.is_empty() => sources.push(value.to_string()),
                 _ => {}
             }
             continue;
