@@ -20,12 +20,12 @@ use voipfilter_common::{
     Action, App, Reason,
     classify::{Verdict, VerdictRecord},
     engine::{self, Tables},
-    flow::{Config, EndpointKey, Flow, FlowKey, FragKey, TcpSlot},
+    flow::{CONFIG_LISTS4, CONFIG_LISTS6, Config, EndpointKey, Flow, FlowKey, FragKey, TcpSlot},
     maps::{EXPECT, FRAGS, TCP_CALLS},
     reason::NUM_REASONS,
     rules::{PortKey, Rule, RuleLookup},
     stats::Counter,
-    user::tables::HostTables,
+    user::{lists::ListSet, tables::HostTables},
 };
 
 pub const XDP_ABORTED: u32 = 0;
@@ -191,7 +191,23 @@ impl Harness {
         for (app, action) in &kernel {
             assert_eq!(*action, policy.action(*app), "a freshly loaded filter has the default policy for {}", app.name());
         }
-        Harness { filter, maps, host: HostModel::new(&policy), policy, model: Model::default() }
+        let mut host = HostModel::new(&policy);
+        let lists = maps.lists.read().expect("reading the lists");
+        assert!(lists == voipfilter::lists::builtin_set().entries(), "a freshly loaded filter has the built-in lists");
+        let flags = maps.config().expect("reading CONFIG").flags;
+        assert_eq!(flags, CONFIG_LISTS4 | CONFIG_LISTS6, "a fresh filter looks the lists up and has no rules");
+        host.t.lists = lists;
+        Harness { filter, maps, host, policy, model: Model::default() }
+    }
+
+    /// Makes the kernel's lists `set` (as `voipfilter lists load` does: no gap) and the host
+    /// model's the same.
+    pub fn set_lists(&mut self, set: &ListSet) -> voipfilter::lists::Change {
+        let change = self.maps.set_lists(set).expect("replacing the lists");
+        self.host.t.lists = set.entries();
+        let kernel = self.maps.lists.read().expect("reading the lists");
+        assert!(kernel == self.host.t.lists, "the kernel's lists are the set's entries");
+        change
     }
 
     /// The program with the classic port rules (`port_defaults = true`) on top of the detectors.

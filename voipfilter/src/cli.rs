@@ -50,6 +50,17 @@ pub enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Show, load or remove the app prefix lists of a running instance (call relays and media
+    /// servers of Zoom, Teams, Discord...).
+    ///
+    /// Each list is one app's prefixes with a scope: a prefix only ever speaks for UDP (never
+    /// TCP chat or HTTPS), optionally only on some ports, optionally only to name the app of a
+    /// call another detector found (`signal`). The daemon starts with the built-in lists
+    /// unless its config or `run --lists` says otherwise. File format: docs/lists.md.
+    Lists {
+        #[command(subcommand)]
+        command: ListsCommand,
+    },
     /// Show or change what happens to each app's traffic (drop, monitor or pass).
     Policy {
         #[command(subcommand)]
@@ -94,10 +105,42 @@ pub struct RunArgs {
     /// XDP attach mode: auto tries native (driver) XDP and falls back to skb with a warning.
     #[arg(short, long, value_enum, default_value_t = Mode::Auto)]
     pub mode: Mode,
-    /// TOML file with the policy, port and prefix rules and engine settings (see README:
-    /// Configuration). Without it: block every call, no port or prefix rules.
+    /// TOML file with the policy, port and prefix rules, prefix lists and engine settings (see
+    /// README: Configuration). Without it: block every call, no port or prefix rules, the
+    /// built-in prefix lists.
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// App prefix lists to install instead of the config's `lists` (default: the built-in
+    /// lists): `builtin`, `none`, a list file or a directory of *.cidr files. Repeatable; a
+    /// later list of an app replaces an earlier one.
+    #[arg(long, value_name = "SRC")]
+    pub lists: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ListsCommand {
+    /// Show every list: slot, app, scope, ports, IPv4 and IPv6 prefixes, version. With APP, that
+    /// list's prefixes too, as the kernel holds them.
+    Show {
+        /// An app name (`voipfilter apps`).
+        app: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load list files into the running instance: each replaces its app's list (keeping its
+    /// slot) or adds one. The new prefixes are written before the old ones are deleted, so no
+    /// moment passes without an active list; counters and decided flows stay.
+    Load {
+        /// List files (`# app:`, `# scope:`, `# version:`, `# source:` header, one CIDR a line).
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Remove an app's list from the running instance.
+    Del {
+        /// An app name.
+        app: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -198,10 +241,11 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
     let dir = pin_dir(cli.pin_dir.as_deref());
     match cli.command {
         Command::Run(a) => {
-            daemon::run(RunOptions { ifaces: a.ifaces, mode: a.mode, config: a.config, pin_dir: dir }).await
+            daemon::run(RunOptions { ifaces: a.ifaces, mode: a.mode, config: a.config, pin_dir: dir, lists: a.lists }).await
         }
         Command::Stats(a) => stats(&dir, &a).await,
         Command::Rules { command } => rules(&dir, command),
+        Command::Lists { command } => crate::lists::cli(&dir, command),
         Command::Policy { command } => policy(&dir, command),
         Command::Flows { json, limit } => flows(&dir, json, limit),
         Command::Apps { json } => {
@@ -213,7 +257,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn open(dir: &std::path::Path) -> anyhow::Result<Maps> {
+pub(crate) fn open(dir: &std::path::Path) -> anyhow::Result<Maps> {
     sys::require_bpf_privileges()?;
     Maps::from_pins(dir)
 }

@@ -12,6 +12,12 @@
 //! flows = 1048576
 //! inspect_limit = 12
 //!
+//! # The app prefix lists (docs/lists.md): "builtin" (the default: the lists shipped in the
+//! # binary), a list file or a directory of them (*.cidr), or an array of these, read in order
+//! # (a later list of an app replaces an earlier one). `lists = []` installs no list. Relative
+//! # paths are taken from the config file's directory.
+//! lists = ["builtin", "/etc/voipfilter/lists/zoom.cidr"]
+//!
 //! # Also install the classic port rules (SIP 5060/5061, IAX2 4569, H.323 1719/1720, SCCP 2000,
 //! # STUN 3478: drop) on top of the detectors. Default: false (the detectors find these
 //! # protocols on any port, and port rules would also drop non-VoIP traffic on those ports).
@@ -41,9 +47,11 @@ use voipfilter_common::{
     Action, App,
     flow::DEFAULT_INSPECT_LIMIT,
     maps::FLOWS_CAPACITY,
+    user::lists::ListFile,
 };
 
 use crate::{
+    lists::{self, Source},
     policy::{Policy, Target},
     rulespec::{self, PortRule, Prefix, PrefixRule, Proto, RuleList},
 };
@@ -56,12 +64,21 @@ pub struct Settings {
     /// Flow-table entries.
     pub flows: u32,
     pub inspect_limit: u32,
+    /// The app prefix lists, at most one per app.
+    pub lists: Vec<ListFile>,
 }
 
 impl Default for Settings {
-    /// The built-in default: no port or prefix rules, every call blocked by the detectors.
+    /// The built-in default: no port or prefix rules, every call blocked by the detectors, the
+    /// built-in prefix lists.
     fn default() -> Self {
-        Settings { rules: RuleList::default(), policy: Policy::default(), flows: FLOWS_CAPACITY, inspect_limit: DEFAULT_INSPECT_LIMIT }
+        Settings {
+            rules: RuleList::default(),
+            policy: Policy::default(),
+            flows: FLOWS_CAPACITY,
+            inspect_limit: DEFAULT_INSPECT_LIMIT,
+            lists: lists::builtin(),
+        }
     }
 }
 
@@ -77,6 +94,14 @@ struct RawConfig {
     port: Vec<RawPort>,
     #[serde(default)]
     prefix: Vec<RawPrefix>,
+    lists: Option<Spanned<ListsValue>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ListsValue {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -103,8 +128,14 @@ struct RawPrefix {
     action: Option<Spanned<String>>,
 }
 
-/// Parses a config file's text; `name` is used in error messages.
+/// Parses a config file's text; `name` is used in error messages, relative list paths are
+/// taken from the current directory.
 pub fn parse(name: &str, text: &str) -> anyhow::Result<Settings> {
+    parse_in(name, text, None)
+}
+
+/// [`parse`], with relative list paths taken from `base` (the config file's directory).
+pub fn parse_in(name: &str, text: &str, base: Option<&Path>) -> anyhow::Result<Settings> {
     let line_of = |span: Range<usize>| text[..span.start.min(text.len())].matches('\n').count() + 1;
     let at = |span: Range<usize>, e: anyhow::Error| anyhow!("{name}:{}: {e}", line_of(span));
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
@@ -166,13 +197,21 @@ pub fn parse(name: &str, text: &str) -> anyhow::Result<Settings> {
         let prefix: Prefix = p.cidr.get_ref().parse().map_err(|e| at(p.cidr.span(), e))?;
         list.prefixes.push(PrefixRule { prefix, app: app(&p.app)?, action: action(&p.action)? });
     }
+    if let Some(l) = &raw.lists {
+        let names = match l.get_ref() {
+            ListsValue::One(s) => vec![s.clone()],
+            ListsValue::Many(v) => v.clone(),
+        };
+        let sources: Vec<Source> = names.iter().map(|n| Source::parse(n, base)).collect();
+        settings.lists = lists::read_sources(&sources).map_err(|e| at(l.span(), anyhow!("lists: {e:#}")))?;
+    }
     Ok(settings)
 }
 
 /// Reads and parses a config file.
 pub fn load(path: &Path) -> anyhow::Result<Settings> {
     let text = std::fs::read_to_string(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    parse(&path.display().to_string(), &text)
+    parse_in(&path.display().to_string(), &text, path.parent())
 }
 
 #[cfg(test)]
@@ -227,6 +266,27 @@ action = "pass"
     }
 
     #[test]
+    fn lists_key() {
+        let builtin = Settings::default().lists;
+        assert!(builtin.iter().any(|l| l.app == App::Zoom));
+        assert_eq!(parse("c", "lists = \"builtin\"\n").unwrap().lists, builtin);
+        assert_eq!(parse("c", "lists = []\n").unwrap().lists, vec![]);
+        let dir = std::env::temp_dir().join(format!("voipfilter-config-lists-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("l")).unwrap();
+        std::fs::write(dir.join("l/zoom.cidr"), "# app: zoom\n# scope: udp\n# version: 9\n# source: t\n192.0.2.0/24\n").unwrap();
+        std::fs::write(dir.join("c.toml"), "lists = [\"builtin\", \"l\"]\n").unwrap();
+        let s = load(&dir.join("c.toml")).unwrap();
+        assert_eq!(s.lists.len(), builtin.len(), "a relative directory, from the config's directory");
+        assert_eq!(s.lists.iter().find(|l| l.app == App::Zoom).unwrap().version, "9");
+        std::fs::write(dir.join("l/zoom.cidr"), "# app: zoom\n# scope: tcp\n").unwrap();
+        std::fs::write(dir.join("c.toml"), "\nlists = \"l/zoom.cidr\"\n").unwrap();
+        let e = load(&dir.join("c.toml")).unwrap_err().to_string();
+        let want = format!("{0}/c.toml:2: lists: {0}/l/zoom.cidr:2: bad scope 'tcp'", dir.display());
+        assert!(e.starts_with(&want), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn file_rules_replace_port_defaults() {
         let s = parse("c", "port_defaults = true\n[[port]]\nport = 5060\nproto = \"udp\"\napp = \"sip\"\naction = \"monitor\"\n").unwrap();
         let l = s.rules;
@@ -251,6 +311,8 @@ action = "pass"
             ("[policy]\nsip = \"reject\"\n", "c.toml:2: unknown action"),
             ("flows = 10\n", "c.toml:1: flows must be between"),
             ("\ninspect_limit = 0\n", "c.toml:2: inspect_limit must be between"),
+            ("flows = 65536\nlists = \"/nonexistent/zoom.cidr\"\n", "c.toml:2: lists: /nonexistent/zoom.cidr: No such file"),
+            ("lists = 3\n", "c.toml:1"),
         ];
         for (text, want) in cases {
             let e = parse("c.toml", text).unwrap_err().to_string();

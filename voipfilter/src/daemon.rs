@@ -7,6 +7,7 @@ use voipfilter_common::maps::{self as names, LAYOUT_VERSION, MAX_IFACES, META_MA
 
 use crate::{
     config::{self, Settings},
+    lists::Source,
     load::{Filter, LoadOptions, Mode},
     sys,
 };
@@ -16,6 +17,9 @@ pub struct RunOptions {
     pub mode: Mode,
     pub config: Option<PathBuf>,
     pub pin_dir: PathBuf,
+    /// `--lists`: list sources replacing the config's `lists` (empty: the config's, else the
+    /// built-in lists).
+    pub lists: Vec<String>,
 }
 
 /// Removes the pins (and the directory) when dropped, so that an instance leaves nothing behind
@@ -54,10 +58,14 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     if opts.ifaces.len() > MAX_IFACES {
         anyhow::bail!("at most {MAX_IFACES} interfaces per instance");
     }
-    let settings = match &opts.config {
+    let mut settings = match &opts.config {
         Some(p) => config::load(p)?,
         None => Settings::default(),
     };
+    if !opts.lists.is_empty() {
+        let sources: Vec<Source> = opts.lists.iter().map(|s| Source::parse(s, None)).collect();
+        settings.lists = crate::lists::read_sources(&sources).context("--lists")?;
+    }
     for i in &opts.ifaces {
         sys::ifindex(i)?;
     }
@@ -78,6 +86,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         opts.config.as_ref().map(|p| format!(" from {}", p.display())).unwrap_or_else(|| " (built-in default: block every call)".into()),
         settings.flows
     );
+    log::info!("prefix lists: {}", crate::lists::summary(&settings.lists));
 
     let mut attached = Vec::new();
     for iface in &opts.ifaces {

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod fmt;
+pub mod lists;
 pub mod load;
 pub mod maps;
 pub mod policy;

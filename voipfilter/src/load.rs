@@ -8,7 +8,7 @@ use aya::{
 };
 use voipfilter_common::{
     classify::VerdictRecord,
-    maps::{CONFIG, FLOWS, FLOWS_CAPACITY, JUMP, MODE_NATIVE, MODE_SKB, POLICY, PROGRAM, TAIL_PROGRAMS},
+    maps::{CONFIG, FLOWS, FLOWS_CAPACITY, JUMP, LIST4, LIST6, LISTS, MODE_NATIVE, MODE_SKB, POLICY, PROGRAM, TAIL_PROGRAMS},
 };
 
 use crate::maps::Maps;
@@ -70,7 +70,9 @@ fn raise_memlock() {
 }
 
 impl Filter {
-    /// Loads the program into the kernel (not attached) with empty maps.
+    /// Loads the program into the kernel (not attached) with the default policy and engine
+    /// config, the built-in prefix lists (`lists/*.cidr`, embedded) and no rules.
+    /// [`Maps::install`] or [`Maps::set_lists`] replace the lists.
     pub fn load(opts: &LoadOptions) -> anyhow::Result<Filter> {
         if OBJECT.is_empty() {
             bail!("this binary was built with AYA_BUILD_SKIP=1 and has no XDP program; rebuild without it");
@@ -110,7 +112,7 @@ impl Filter {
     }
 
     /// A fresh instance behaves like the daemon's default: the default policy (block every
-    /// call) and engine config, without taking the maps out of the object.
+    /// call), engine config and the built-in lists, without taking the maps out of the object.
     fn set_defaults(&mut self) -> anyhow::Result<()> {
         let mut policy: aya::maps::Array<_, u8> =
             self.ebpf.map_mut(POLICY).context("no POLICY map")?.try_into().context("POLICY is not an array")?;
@@ -119,7 +121,18 @@ impl Filter {
         }
         let mut config: aya::maps::Array<_, voipfilter_common::flow::Config> =
             self.ebpf.map_mut(CONFIG).context("no CONFIG map")?.try_into().context("CONFIG is not an array")?;
-        config.set(0, &voipfilter_common::flow::Config::default(), 0).context("writing CONFIG")
+        config.set(0, &voipfilter_common::flow::Config::default(), 0).context("writing CONFIG")?;
+        let [Some(v4), Some(v6), Some(table), Some(config)] = self.ebpf.maps_disjoint_mut([LIST4, LIST6, LISTS, CONFIG]) else {
+            bail!("the object lacks one of the maps {LIST4}, {LIST6}, {LISTS}, {CONFIG}");
+        };
+        let mut lists = crate::lists::ListMaps {
+            v4: v4.try_into().context("LIST4 is not an LPM trie")?,
+            v6: v6.try_into().context("LIST6 is not an LPM trie")?,
+            table: table.try_into().context("LISTS is not an array")?,
+        };
+        let mut config: aya::maps::Array<_, voipfilter_common::flow::Config> = config.try_into().context("CONFIG is not an array")?;
+        lists.replace(&mut config, &crate::lists::builtin_set().entries()).context("installing the built-in lists")?;
+        Ok(())
     }
 
     fn program(&mut self) -> anyhow::Result<&mut Xdp> {

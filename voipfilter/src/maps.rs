@@ -11,15 +11,17 @@ use aya::{
 use voipfilter_common::{
     Action, App, Reason,
     app::MAX_APPS,
-    flow::{CONFIG_PORT_RULES, CONFIG_PREFIX4_RULES, CONFIG_PREFIX6_RULES, Config, Flow, FlowKey},
+    flow::{CONFIG_LISTS4, CONFIG_LISTS6, CONFIG_PORT_RULES, CONFIG_PREFIX4_RULES, CONFIG_PREFIX6_RULES, Config, Flow, FlowKey},
     maps::{self as names, LAYOUT_VERSION, META_MAGIC, Meta},
     reason::NUM_REASONS,
     rules::{PortKey, Rule},
     stats::{APP_STATS_LEN, Counter, app_stat_index},
+    user::lists::ListSet,
 };
 
 use crate::{
     config::Settings,
+    lists::{Change, ListMaps},
     policy::Policy,
     rulespec::{PortRule, Prefix, PrefixRule},
 };
@@ -34,6 +36,8 @@ pub struct Maps {
     pub policy: Array<MapData, u8>,
     pub config: Array<MapData, Config>,
     pub flows: HashMap<MapData, FlowKey, Flow>,
+    /// The app prefix lists (`LIST4`, `LIST6`, `LISTS`).
+    pub lists: ListMaps<MapData>,
 }
 
 /// Counters summed over CPUs.
@@ -132,6 +136,7 @@ impl Maps {
             policy: typed!(names::POLICY),
             config: typed!(names::CONFIG),
             flows: typed!(names::FLOWS),
+            lists: ListMaps { v4: typed!(names::LIST4), v6: typed!(names::LIST6), table: typed!(names::LISTS) },
         })
     }
 
@@ -170,9 +175,12 @@ impl Maps {
         Ok(Snapshot { apps, reasons })
     }
 
-    /// Installs what a daemon runs with: rules, policy and engine config; returns (port keys,
+    /// Installs what a daemon runs with: rules, policy, engine config and exactly the lists of
+    /// the settings (lists already in the kernel keep their slots); returns (port keys,
     /// prefixes) added.
     pub fn install(&mut self, s: &Settings) -> anyhow::Result<(usize, usize)> {
+        let lists = crate::lists::with_exactly(self.lists.set()?, &s.lists)?;
+        self.set_lists(&lists)?;
         let mut n_ports = 0;
         for r in &s.rules.ports {
             n_ports += self.insert_port_rule(r)?;
@@ -207,8 +215,20 @@ impl Maps {
         if self.prefix6.keys().next().is_some() {
             flags |= CONFIG_PREFIX6_RULES;
         }
+        if self.lists.v4.keys().next().is_some() {
+            flags |= CONFIG_LISTS4;
+        }
+        if self.lists.v6.keys().next().is_some() {
+            flags |= CONFIG_LISTS6;
+        }
         let cfg = Config { flags, ..self.config()? };
         self.config.set(0, &cfg, 0).context("writing CONFIG")
+    }
+
+    /// Makes the kernel's lists `set`, without a gap (see [`ListMaps::replace`]); CONFIG's
+    /// list bits follow.
+    pub fn set_lists(&mut self, set: &ListSet) -> anyhow::Result<Change> {
+        self.lists.replace(&mut self.config, &set.entries())
     }
 
     pub fn set_policy(&mut self, p: &Policy) -> anyhow::Result<()> {
@@ -328,7 +348,7 @@ impl Maps {
 
 /// Whether a map operation failed because the key was absent: aya reports a failed delete as the
 /// syscall's ENOENT, not as `KeyNotFound`.
-fn is_not_found(e: &aya::maps::MapError) -> bool {
+pub(crate) fn is_not_found(e: &aya::maps::MapError) -> bool {
     match e {
         aya::maps::MapError::KeyNotFound => true,
         aya::maps::MapError::SyscallError(s) => s.io_error.raw_os_error() == Some(libc::ENOENT),
