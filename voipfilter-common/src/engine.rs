@@ -436,8 +436,13 @@ fn listed<T: Tables>(t: &T, h: &Headers, flags: u32) -> Listed {
 #[inline(always)]
 fn listed_addr<T: Tables>(t: &T, addr: &[u8; 16], h: &Headers) -> Listed {
     match t.list_entry(addr, h.ipv6) {
-        Some(e) => {
+        Some(mut e) => {
             let ported = if e.ported != 0 { t.list_ported(e.ported - 1, h.sport, h.dport) } else { Listed::default() };
+            // UDP 443 is HTTP/3 (QUIC) as often as it is a relay: a list without ports never
+            // decides it alone (HTTPS must pass); a list naming 443 in its ports still does.
+            if h.sport == 443 || h.dport == 443 {
+                e.app = 0;
+            }
             e.listed(ported)
         }
         None => Listed::default(),
@@ -792,6 +797,21 @@ mod tests {
         // Unicast STUN from the same endpoint still is.
         let f = Frame::udp4(CLIENT, 50000, SERVER, 3478, &stun_binding()).build();
         assert_eq!(run(&t, &f).action, Action::Drop);
+    }
+
+    #[test]
+    fn udp_lists_decide_new_flows_but_not_https() {
+        use crate::user::lists::{ListSet, parse_list};
+        let mut set = ListSet::default();
+        set.put(parse_list("zoom", "# app: zoom\n# scope: udp\n# version: 1\n# source: test\n198.51.100.0/24\n").unwrap()).unwrap();
+        let mut t = HostTables::new();
+        t.lists = set.entries();
+        let media = Frame::udp4(CLIENT, 50000, SERVER, 8801, &[0x55; 60]).build();
+        assert_eq!(run(&t, &media).app, App::Zoom as u16);
+        let quic = Frame::udp4(CLIENT, 50001, SERVER, 443, &[0xC3, 0, 0, 0, 1, 8, 1, 2, 3, 4, 5, 6, 7, 8]).build();
+        assert_eq!(run(&t, &quic).action, Action::Pass, "HTTP/3 to a listed network");
+        let tls = Frame::tcp4(CLIENT, 50002, SERVER, 443, 0x18, &[0x17, 3, 3, 0, 1, 0]).build();
+        assert_eq!(run(&t, &tls).action, Action::Pass, "TCP to a listed network");
     }
 
     #[test]

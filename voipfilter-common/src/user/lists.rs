@@ -58,7 +58,12 @@ impl HostLists {
         }
     }
 
-    /// The slots of every list containing an address: the bits of [`HostLists::mask`].
+    /// `covering` of an address's longest match: the lists containing it (0 when none).
+    pub fn mask(&self, addr: &[u8; 16], ipv6: bool) -> u32 {
+        self.entry(addr, ipv6).map_or(0, |e| e.covering)
+    }
+
+    /// The slots of every list containing an address (`covering` of its longest match).
     pub fn slots_containing(&self, addr: IpAddr) -> Vec<usize> {
         let m = match addr {
             IpAddr::V4(a) => {
@@ -387,6 +392,10 @@ impl ListSet {
         }
         cover(&mut h.v4);
         cover(&mut h.v6);
+        let table = h.table;
+        for e in h.v4.values_mut().chain(h.v6.values_mut()) {
+            e.resolve(&table);
+        }
         h
     }
 
@@ -507,13 +516,16 @@ mod tests {
         // slot 2: a signal list covering everything above.
         assert_eq!(set.put(list("messenger", "udp signal", &["0.0.0.0/0"])), Ok(2));
         let h = set.entries();
-        let e = |len: u8, a: [u8; 4]| h.v4[&(len, a)];
-        assert_eq!(e(0, [0; 4]), ListEntry { own: 4, covering: 4 });
-        assert_eq!(e(8, [10, 0, 0, 0]), ListEntry { own: 1, covering: 5 });
-        assert_eq!(e(16, [10, 1, 0, 0]), ListEntry { own: 3, covering: 7 });
-        assert_eq!(e(24, [10, 1, 2, 0]), ListEntry { own: 1, covering: 7 });
-        assert_eq!(e(32, [10, 1, 2, 3]), ListEntry { own: 2, covering: 7 });
-        assert_eq!(e(24, [192, 0, 2, 0]), ListEntry { own: 2, covering: 6 });
+        let e = |len: u8, a: [u8; 4]| {
+            let e = h.v4[&(len, a)];
+            ListEntry { own: e.own, covering: e.covering, ..Default::default() }
+        };
+        assert_eq!(e(0, [0; 4]), ListEntry { own: 4, covering: 4, ..Default::default() });
+        assert_eq!(e(8, [10, 0, 0, 0]), ListEntry { own: 1, covering: 5, ..Default::default() });
+        assert_eq!(e(16, [10, 1, 0, 0]), ListEntry { own: 3, covering: 7, ..Default::default() });
+        assert_eq!(e(24, [10, 1, 2, 0]), ListEntry { own: 1, covering: 7, ..Default::default() });
+        assert_eq!(e(32, [10, 1, 2, 3]), ListEntry { own: 2, covering: 7, ..Default::default() });
+        assert_eq!(e(24, [192, 0, 2, 0]), ListEntry { own: 2, covering: 6, ..Default::default() });
         assert_eq!(h.v4.len(), 6, "one entry per distinct prefix");
         // The longest match alone gives every list containing the address.
         for (addr, want) in [
