@@ -18,7 +18,7 @@ use crate::Bytes;
 pub fn detect<B: Bytes + ?Sized>(pl: &B) -> bool {
     let len = pl.len();
     let Some(w) = pl.be32(0) else { return false };
-    (len == 10 && w >> 16 == 0x0902) || (len == 11 && w >> 8 == 0x0009_03) || (len == 1099 && w == 0x8849_1a00)
+    (len == 10 && w >> 16 == 0x0902) || (len == 11 && w >> 8 == 0x0000_0903) || (len == 1099 && w == 0x8849_1a00)
 }
 
 #[cfg(test)]
