@@ -12,18 +12,28 @@
 
 use crate::Bytes;
 
+pub mod agora;
 pub mod apps;
+pub mod discord;
 pub mod dtls;
 pub mod h323;
 pub mod iax;
+pub mod imo;
+pub mod line;
 pub mod megaco;
 pub mod mgcp;
+pub mod mumble;
 pub mod rtp;
 pub mod sccp;
 pub mod sdp;
 pub mod sip;
+pub mod snapchat;
 pub mod stun;
+pub mod teamspeak;
+pub mod telegram;
 pub mod track;
+pub mod viber;
+pub mod zoom;
 
 /// A transport endpoint announced inside a payload (SDP `c=`/`m=`, STUN XOR addresses).
 /// An IPv4 address uses the first 4 bytes of `addr`.

@@ -36,6 +36,7 @@
 //!   | attribute 0x8054, 0x24DF, 0x3802, 0x8036, 0x8095, 0x0800, 0x8006, 0x8070, 0x8055 | Teams |
 //!   | attribute 0xFF03 | GoogleMeet |
 //!   | REALM containing `google.com` / `whispersystems.org`, `signal.org` / `facebook` / `telegram` / `viber` | GoogleMeet / Signal / Messenger / Telegram / Viber |
+//!   | SOFTWARE (0x8022) starting `ice4j` (Jitsi Videobridge; no nDPI rule), when nothing else names an app | Jitsi |
 //!
 //!   Precedence as in nDPI: a WhatsApp message type, then a Zoom attribute anywhere (nDPI returns
 //!   on it), then the later of the REALM and the last other fingerprint attribute. The realm is
@@ -140,6 +141,8 @@ pub mod attr {
     pub const ZOOM_B: u16 = 0x0103;
     /// Google: seen on Meet/Duo calls.
     pub const GOOGLE: u16 = 0xFF03;
+    /// SOFTWARE (RFC 8489 §14.14): Jitsi's videobridge (ice4j) names itself there.
+    pub const SOFTWARE: u16 = 0x8022;
 }
 
 /// What one STUN/TURN message said.
@@ -350,8 +353,11 @@ pub fn detect_each<B: Bytes + ?Sized, F: FnMut(App, &Endpoint, u16)>(pl: &B, tcp
     {
         // The realm, unless a fingerprint attribute follows it (nDPI: the later one wins).
         Some(a)
+    } else if let Some(a) = fingerprint_app(&rd, m, w.fp)? {
+        Some(a)
     } else {
-        fingerprint_app(&rd, m, w.fp)?
+        // Last, and only when nothing else named an app: Jitsi's SOFTWARE.
+        software_app(&rd, m, w.software, end)?
     };
     let method = (msg_type & 0x000F) | ((msg_type & 0x00E0) >> 1) | ((msg_type & 0x3E00) >> 2);
     let turn = (0x003..=0x00C).contains(&method);
@@ -454,6 +460,8 @@ struct Walk {
     realm: usize,
     /// The last DATA.
     data: usize,
+    /// The last SOFTWARE.
+    software: usize,
     /// The last two XOR-PEER/RELAYED/MAPPED-ADDRESS attributes, the latest first.
     addr: [usize; 2],
 }
@@ -473,6 +481,7 @@ fn walk<B: Bytes + ?Sized>(rd: &Rd<'_, B>, m: usize, end: usize, none: usize) ->
         zoom: unlinked(none),
         realm: unlinked(none),
         data: unlinked(none),
+        software: unlinked(none),
         addr: [unlinked(none), unlinked(none)],
     };
     let mut off = HDR_LEN;
@@ -503,6 +512,7 @@ fn walk<B: Bytes + ?Sized>(rd: &Rd<'_, B>, m: usize, end: usize, none: usize) ->
             | attr::GOOGLE => w.fp = here,
             attr::REALM => w.realm = here,
             attr::DATA => w.data = here,
+            attr::SOFTWARE => w.software = here,
             attr::XOR_PEER_ADDRESS | attr::XOR_RELAYED_ADDRESS | attr::XOR_MAPPED_ADDRESS => {
                 w.addr[1] = w.addr[0];
                 w.addr[0] = here;
@@ -532,6 +542,23 @@ fn fingerprint_app<B: Bytes + ?Sized>(rd: &Rd<'_, B>, m: usize, off: usize) -> O
         attr::GOOGLE => Some(App::GoogleMeet),
         _ => None,
     })
+}
+
+/// Jitsi Meet: a SOFTWARE attribute (at `off`, 0: none) whose value starts `ice4j` (the ICE
+/// library of Jitsi Videobridge, whose STUN stack writes `ice4j.org` there by default).
+#[inline(always)]
+fn software_app<B: Bytes + ?Sized>(rd: &Rd<'_, B>, m: usize, off: usize, end: usize) -> Option<Option<App>> {
+    if !valid(off) {
+        return Some(None);
+    }
+    let alen = rd.be16(m + off + 2)? as usize;
+    if unlinked(alen) < 5 || off + 4 + 5 > unlinked(end) {
+        return Some(None);
+    }
+    let v = m + off + 4;
+    // "ice4" then "4j" (a two-byte read for the fifth byte: see docs/verifier.md).
+    let jitsi = rd.be32(v)? == tag4(b"ice4") && rd.be16(v + 3)? == tag2(b"4j");
+    Some(if jitsi { Some(App::Jitsi) } else { None })
 }
 
 /// Decodes the XOR address attribute at `off` (0: none) into `ep`: `Some(false)` when there is
@@ -1644,6 +1671,43 @@ mod tests {
     /// Signal and Telegram: the corpus has no STUN with their realms (signal.pcap holds only
     /// TLS/DNS, telegram.pcap only the relay protocol). These are viber.pcap #455 (a real 401
     /// Allocate error with REALM "viber.com") with the realm replaced, lengths fixed up.
+    /// A Binding success response as Jitsi Videobridge (ice4j) sends it: SOFTWARE `software`,
+    /// XOR-MAPPED-ADDRESS 192.0.2.1:32853, then `extra` attributes (already padded).
+    fn ice4j_response(software: &[u8], extra: &[u8]) -> Vec<u8> {
+        let mut m = hx("01010000 2112a442 b7e7a701bc34d686fa87dfae");
+        m.extend_from_slice(&attr::SOFTWARE.to_be_bytes());
+        m.extend_from_slice(&(software.len() as u16).to_be_bytes());
+        m.extend_from_slice(software);
+        m.resize(m.len().div_ceil(4) * 4, 0);
+        m.extend_from_slice(&hx("00200008 0001 a147 e112a643"));
+        m.extend_from_slice(extra);
+        let l = (m.len() - 20) as u16;
+        m[2..4].copy_from_slice(&l.to_be_bytes());
+        m
+    }
+
+    #[test]
+    fn jitsi_software() {
+        let m = ice4j_response(b"ice4j.org", &[]);
+        let s = detect(&m[..], false).unwrap();
+        assert_eq!(s.app, App::Jitsi);
+        assert_eq!(s.n_addrs, 1);
+        assert_eq!(s.addrs[0], ep4([192, 0, 2, 1], 32853));
+        assert_eq!(detect(&ice4j_response(b"ice4j", &[])[..], false).unwrap().app, App::Jitsi);
+        // Other software, or too short a value: plain STUN.
+        for sw in [&b"ice4"[..], b"ice4x.org", b"Ice4j.org", b"test vector", b""] {
+            assert_eq!(detect(&ice4j_response(sw, &[])[..], false).unwrap().app, App::Stun, "{sw:?}");
+        }
+        // Any other fingerprint wins: a Google attribute, a REALM.
+        assert_eq!(detect(&ice4j_response(b"ice4j.org", &hx("ff030004 00000000"))[..], false).unwrap().app, App::GoogleMeet);
+        let mut r = Vec::from(&attr::REALM.to_be_bytes()[..]);
+        r.extend_from_slice(&10u16.to_be_bytes());
+        r.extend_from_slice(b"signal.org\0\0");
+        assert_eq!(detect(&ice4j_response(b"ice4j.org", &r)[..], false).unwrap().app, App::Signal);
+        // Cut inside the SOFTWARE value: not a message.
+        assert_eq!(detect(&m[..26], false), None);
+    }
+
     #[test]
     fn realm_apps_on_a_real_message() {
         let base = hx(REAL.iter().find(|r| r.0 == "viber.pcap #455").unwrap().1);
