@@ -105,7 +105,8 @@ impl Lab {
         let v: serde_json::Value = serde_json::from_str(&out).context("ip -j output")?;
         let rx = &v[0]["stats64"]["rx"];
         let packets = rx["packets"].as_u64().context("no rx packets in `ip -s link`")?;
-        let otherhost = rx["otherhost"].as_u64().or_else(|| rx["otherhost_dropped"].as_u64()).unwrap_or(u64::MAX);
+        // iproute2 leaves the field out while it is zero.
+        let otherhost = rx["otherhost"].as_u64().or_else(|| rx["otherhost_dropped"].as_u64()).unwrap_or(0);
         Ok((packets, otherhost))
     }
 

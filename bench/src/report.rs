@@ -263,6 +263,9 @@ impl Report {
                 let per = if m.max_entries > 0 { m.memlock as f64 / f64::from(m.max_entries) } else { f64::NAN };
                 let _ = writeln!(o, "| {} | {} | {} | {} | {} | {:.1} |", m.name, m.kind, m.max_entries, m.key + m.value, m.memlock, per);
             }
+            if let Some(m) = maps.iter().find(|m| m.name == "PREFIX4_RULES" && when.contains("prefix")) {
+                let _ = writeln!(o, "The LPM trie allocates per rule: {:.1} bytes per prefix rule.\n", m.memlock as f64 / 100_000.0);
+            }
             let _ = writeln!(o);
         }
     }
@@ -281,7 +284,7 @@ impl Report {
         let _ = writeln!(o, "| load the six programs (verifier included) and set defaults | {} ms |", s(&c.load_ms).show(0));
         let _ = writeln!(o, "| install 100,000 IPv4 prefix rules (`Maps::install`) | {} ms |", s(&c.install_100k_prefix_ms).show(0));
         let _ = writeln!(o, "| add a drop rule on an established flow's port, then the next packet (effective: {}) | {} µs |", c.rule_change_effective, s(&c.rule_change_us).show(0));
-        let _ = writeln!(o, "| change the policy of the rule's app to pass, then the next packet (effective: {}) | {} µs |", c.policy_change_effective, s(&c.policy_change_us).show(0));
+        let _ = writeln!(o, "| set SIP's policy to pass on a SIP flow already dropped, then the next packet, then the next packet (effective: {}) | {} µs |", c.policy_change_effective, s(&c.policy_change_us).show(0));
         let _ = writeln!(o, "\nMap updates are synchronous: the packet after the update syscall returns sees the change (checked above by its verdict), so the time is the syscalls' plus one test run.");
     }
 

@@ -196,6 +196,10 @@ pub fn map_memory() -> anyhow::Result<Vec<MapMem>> {
             continue;
         }
         let (name, kind) = names.get(&id).cloned().unwrap_or_default();
+        // voipfilter's own maps (the kernel truncates names to 15 bytes).
+        if !voipfilter_common::maps::ALL.iter().any(|n| n.starts_with(name.as_str()) && !name.is_empty()) {
+            continue;
+        }
         v.push(MapMem {
             name,
             kind,
@@ -253,14 +257,19 @@ pub fn control(runs: usize) -> anyhow::Result<ControlResult> {
         let after = f.run(&frame)?.0;
         r.rule_change_us.push(t.elapsed().as_secs_f64() * 1e6);
         r.rule_change_effective &= before == 2 && after == 1;
-        // A policy change: custom (the rule's app) to pass.
+        // A policy change: SIP to pass, on a SIP flow already decided (dropped).
+        let sip = classes().into_iter().find(|c| c.name == "SIP on an established flow").ok_or_else(|| anyhow::anyhow!("no SIP class"))?;
+        for w in &sip.warm {
+            f.run(w)?;
+        }
+        let sip_before = f.run(&sip.frame)?.0;
         let mut p = voipfilter::policy::Policy::default();
-        p.set(voipfilter::policy::Target::App(App::Custom), Action::Pass);
+        p.set(voipfilter::policy::Target::App(App::Sip), Action::Pass);
         let t = Instant::now();
         maps.set_policy(&p)?;
-        let after_policy = f.run(&frame)?.0;
+        let after_policy = f.run(&sip.frame)?.0;
         r.policy_change_us.push(t.elapsed().as_secs_f64() * 1e6);
-        r.policy_change_effective &= after_policy == 2;
+        r.policy_change_effective &= sip_before == 1 && after_policy == 2;
     }
     Ok(r)
 }
