@@ -1,6 +1,7 @@
 //! `cargo xtask`: developer workflows for voipfilter. It does not depend on the voipfilter
 //! crates, so it builds on a fresh machine before bpf-linker is installed.
 
+mod bench;
 mod cmd;
 mod demo;
 mod privileges;
@@ -28,6 +29,17 @@ enum Task {
     /// Setup, build, then run voipfilter on a simulated ISP edge in network namespaces and show
     /// what it dropped and passed (needs root).
     Demo,
+    /// Setup, build, then benchmark voipfilter next to baselines and peers (xdp-filter,
+    /// nftables, ndpiReader) and write bench/results/<date>-<host>.md (needs root; a few
+    /// minutes, `--quick` under one).
+    Bench {
+        /// Fewer runs and repetitions (under a minute).
+        #[arg(long)]
+        quick: bool,
+        /// More options for voipfilter-bench (e.g. `-- --only cost,live --runs 7`).
+        #[arg(last = true)]
+        extra: Vec<String>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +53,9 @@ fn main() -> std::process::ExitCode {
         Task::Demo => privileges::require_kernel_privileges("demo")
             .and_then(|()| setup::setup())
             .and_then(|()| demo::demo()),
+        Task::Bench { quick, extra } => privileges::require_kernel_privileges("bench")
+            .and_then(|()| setup::setup())
+            .and_then(|()| bench::bench(quick, &extra)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -90,6 +90,8 @@ pub fn test() -> anyhow::Result<()> {
         "voipfilter-tests",
         "--exclude",
         "voipfilter-ebpf",
+        "--exclude",
+        "voipfilter-bench-ebpf",
     ]));
     steps.push(Step {
         name: "host unit tests",

@@ -1,0 +1,163 @@
+//! The benchmark's own XDP programs: never attached by the daemon, only by `voipfilter-bench`.
+//!
+//! - `bench_pass`, `bench_drop`: the empty programs every figure is compared with.
+//! - `bench_ref`: the reference a real filter is held to: parse Ethernet/IPv4/UDP and look the
+//!   5-tuple up once in an LRU hash of 1M entries (drop on a hit, pass on a miss).
+//! - `bench_newflow`: writes a per-CPU counter into the frame (at `CONF[STAMP]`, e.g. the IPv4
+//!   source address) and tail-calls `NEXT[0]`, so that BPF_PROG_TEST_RUN with a repeat count
+//!   sees a new flow on every run. Timed against itself tail-calling `bench_pass`.
+//! - `bench_gen`: the live-frames traffic generator (BPF_F_TEST_XDP_LIVE_FRAMES): optionally
+//!   overwrites the frame with the next of `CONF[TEMPLATES]` 64-byte templates (a traffic mix),
+//!   optionally stamps the counter (a new flow per frame), then redirects the frame to
+//!   `CONF[IFINDEX]`.
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{
+    bindings::xdp_action,
+    helpers::generated::bpf_redirect,
+    macros::{map, xdp},
+    maps::{Array, LruHashMap, PerCpuArray, ProgramArray},
+    programs::XdpContext,
+};
+
+/// Slots of `CONF`.
+const STAMP: u32 = 0;
+const IFINDEX: u32 = 1;
+const TEMPLATES: u32 = 2;
+/// Length of every template frame of the generator's mix.
+const TEMPLATE_LEN: usize = 64;
+const MAX_TEMPLATES: u32 = 64;
+
+#[map]
+static CONF: Array<u32> = Array::with_max_entries(4, 0);
+#[map]
+static SEQ: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
+#[map]
+static NEXT: ProgramArray = ProgramArray::with_max_entries(1, 0);
+#[map]
+static MIX: Array<[u8; TEMPLATE_LEN]> = Array::with_max_entries(MAX_TEMPLATES, 0);
+
+/// The reference's key: IPv4 5-tuple (16 bytes).
+#[repr(C)]
+struct RefKey {
+    src: u32,
+    dst: u32,
+    sport: u16,
+    dport: u16,
+    proto: u32,
+}
+
+#[map]
+static REF_FLOWS: LruHashMap<RefKey, u64> = LruHashMap::with_max_entries(1 << 20, 0);
+
+#[xdp]
+pub fn bench_pass(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_PASS
+}
+
+#[xdp]
+pub fn bench_drop(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_DROP
+}
+
+#[inline(always)]
+fn read<T: Copy>(ctx: &XdpContext, off: usize) -> Option<T> {
+    let p = ctx.data() + off;
+    if p + core::mem::size_of::<T>() > ctx.data_end() {
+        return None;
+    }
+    // SAFETY: inside the packet, checked above.
+    Some(unsafe { core::ptr::read_unaligned(p as *const T) })
+}
+
+#[xdp]
+pub fn bench_ref(ctx: XdpContext) -> u32 {
+    match reference(&ctx) {
+        Some(true) => xdp_action::XDP_DROP,
+        _ => xdp_action::XDP_PASS,
+    }
+}
+
+#[inline(always)]
+fn reference(ctx: &XdpContext) -> Option<bool> {
+    let ethertype: u16 = read(ctx, 12)?;
+    if ethertype != 0x0800u16.to_be() {
+        return Some(false);
+    }
+    let vihl: u8 = read(ctx, 14)?;
+    let proto: u8 = read(ctx, 14 + 9)?;
+    if vihl >> 4 != 4 || proto != 17 {
+        return Some(false);
+    }
+    let src: u32 = read(ctx, 14 + 12)?;
+    let dst: u32 = read(ctx, 14 + 16)?;
+    let l4 = 14 + usize::from(vihl & 0x0F) * 4;
+    let ports: [u16; 2] = read(ctx, l4)?;
+    let key = RefKey { src, dst, sport: ports[0], dport: ports[1], proto: 17 };
+    // SAFETY: the value is only tested for presence.
+    Some(unsafe { REF_FLOWS.get(&key) }.is_some())
+}
+
+/// The next value of the per-CPU counter.
+#[inline(always)]
+fn next_seq() -> u32 {
+    let Some(seq) = SEQ.get_ptr_mut(0) else { return 0 };
+    // SAFETY: a per-CPU slot, only this CPU's program touches it.
+    unsafe {
+        *seq = (*seq).wrapping_add(1);
+        *seq
+    }
+}
+
+/// Writes `n`, big-endian, at `CONF[STAMP]` (0: nowhere).
+#[inline(always)]
+fn stamp(ctx: &XdpContext, n: u32) {
+    let off = CONF.get(STAMP).copied().unwrap_or(0) as usize;
+    if off == 0 || off > 512 {
+        return;
+    }
+    let p = ctx.data() + off;
+    if p + 4 <= ctx.data_end() {
+        // SAFETY: inside the packet, checked above.
+        unsafe { core::ptr::write_unaligned(p as *mut u32, n.to_be()) };
+    }
+}
+
+#[xdp]
+pub fn bench_newflow(ctx: XdpContext) -> u32 {
+    stamp(&ctx, next_seq());
+    // SAFETY: NEXT[0] is an XDP program set by user space.
+    unsafe { NEXT.tail_call(&ctx, 0) };
+    xdp_action::XDP_ABORTED
+}
+
+#[xdp]
+pub fn bench_gen(ctx: XdpContext) -> u32 {
+    let n = CONF.get(TEMPLATES).copied().unwrap_or(0);
+    let seq = next_seq();
+    if n > 0 && n <= MAX_TEMPLATES {
+        let i = seq % n;
+        if let Some(t) = MIX.get(i) {
+            let p = ctx.data();
+            if p + TEMPLATE_LEN <= ctx.data_end() {
+                // SAFETY: TEMPLATE_LEN bytes inside the packet, checked above.
+                unsafe { core::ptr::write_unaligned(p as *mut [u8; TEMPLATE_LEN], *t) };
+            }
+        }
+    }
+    stamp(&ctx, seq);
+    let ifindex = CONF.get(IFINDEX).copied().unwrap_or(0);
+    // SAFETY: plain helper call.
+    unsafe { bpf_redirect(ifindex, 0) as u32 }
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
