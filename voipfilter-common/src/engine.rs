@@ -111,12 +111,15 @@ pub fn fast<B: Bytes + ?Sized, T: Tables>(p: &B, t: &T, h: &Headers) -> Fast {
                 let (key, _) = FlowKey::new(h);
                 let len = p.len() as u64;
                 let limit = cfg.inspect_limit;
-                t.flow_update(&key, |f| established(f, len, limit)).flatten()
+                t.flow_update(&key, |f| established(f, len, limit, || first_byte(&pl))).flatten()
             }
         }
         proto::TCP => {
             let (key, _) = FlowKey::new(h);
             match t.tcp_get(&key) {
+                // SIP messages of a known SIP connection still go to the detectors for their
+                // SDP (see `established`); everything else of the connection is decided here.
+                Some(app) if app == App::Sip as u16 && first_byte(&pl).is_some_and(|b| b.is_ascii_uppercase()) => None,
                 Some(app) => Some(app),
                 None if tcp_candidate(&pl, h) => None,
                 None => Some(0),
@@ -143,10 +146,16 @@ fn untracked(h: &Headers) -> bool {
 }
 
 /// The app of an established UDP flow (counting the packet), or `None` when the packet
-/// must be inspected (the flow is still undecided, or a generic STUN flow may reveal its app).
+/// must be inspected: the flow is still undecided, a generic STUN flow may reveal its app, or
+/// a SIP flow carries a message (a letter first: a request or a response) whose SDP may
+/// announce the media of another call (a trunk carries many calls on one 5-tuple).
+/// `first` reads the payload's first byte; only SIP flows ask for it.
 #[inline(always)]
-fn established(f: &mut Flow, len: u64, limit: u32) -> Option<u16> {
+fn established<F: FnOnce() -> Option<u8>>(f: &mut Flow, len: u64, limit: u32, first: F) -> Option<u16> {
     let refinable = f.app == App::Stun as u16 || f.app == App::Turn as u16;
+    if f.state == FlowState::Decided as u8 && f.app == App::Sip as u16 && first().is_some_and(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
     if f.state == FlowState::NotCall as u8 || (f.state == FlowState::Decided as u8 && !(refinable && (f.inspected as u32) < limit)) {
         f.packets += 1;
         f.bytes += len;
@@ -812,6 +821,28 @@ mod tests {
         assert_eq!(run(&t, &quic).action, Action::Pass, "HTTP/3 to a listed network");
         let tls = Frame::tcp4(CLIENT, 50002, SERVER, 443, 0x18, &[0x17, 3, 3, 0, 1, 0]).build();
         assert_eq!(run(&t, &tls).action, Action::Pass, "TCP to a listed network");
+    }
+
+    #[test]
+    fn every_call_of_a_sip_trunk_announces_its_media() {
+        let t = HostTables::new();
+        // Two calls on one UDP 5-tuple (a trunk): the second INVITE's SDP counts too.
+        for (call, port) in [(1u16, 40000u16), (2, 40002)] {
+            let f = Frame::udp4(CLIENT, 5060, SERVER, 5060, &invite_with_sdp("10.1.0.5", port)).build();
+            assert_eq!(run(&t, &f).app, App::Sip as u16, "INVITE {call}");
+            assert_eq!(t.expect.borrow().get(&EndpointKey::new(v4(CLIENT), port, proto::UDP)), Some(&(App::Rtp as u16)), "call {call}");
+        }
+        // The same over TCP.
+        for (call, port) in [(1u16, 41000u16), (2, 41002)] {
+            let f = Frame::tcp4(CLIENT, 45000, SERVER, 5060, 0x18, &invite_with_sdp("10.1.0.5", port)).build();
+            assert_eq!(run(&t, &f).app, App::Sip as u16, "TCP INVITE {call}");
+            assert_eq!(t.expect.borrow().get(&EndpointKey::new(v4(CLIENT), port, proto::UDP)), Some(&(App::Rtp as u16)), "TCP call {call}");
+        }
+        // Keep-alives (CRLF) of the decided flow stay on the fast path.
+        let ka = Frame::udp4(CLIENT, 5060, SERVER, 5060, b"\r\n\r\n").build();
+        assert_eq!(run(&t, &ka).app, App::Sip as u16);
+        let (key, _) = FlowKey::new(&packet::parse(&ka[..]).unwrap());
+        assert_eq!(t.flows.borrow()[&key].packets, 3, "every packet counted once");
     }
 
     #[test]

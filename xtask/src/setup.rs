@@ -29,6 +29,7 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ("xdp-tools", "xdp-loader, xdpdump"),
     ("nftables", "nft"),
     ("tcpdump", "captures"),
+    ("fonts-dejavu-core", "the font of the benchmark charts"),
 ];
 
 /// The toolchain must match bpf-linker's LLVM (rust-toolchain.toml, docs/toolchain.md).
