@@ -111,7 +111,7 @@ pub fn fast<B: Bytes + ?Sized, T: Tables>(p: &B, t: &T, h: &Headers) -> Fast {
                 let (key, _) = FlowKey::new(h);
                 let len = p.len() as u64;
                 let limit = cfg.inspect_limit;
-                t.flow_update(&key, |f| established(f, len, limit, || first_byte(&pl))).flatten()
+                t.flow_update(&key, |f| established(f, len, limit, || may_carry_sdp(&pl))).flatten()
             }
         }
         proto::TCP => {
@@ -119,7 +119,7 @@ pub fn fast<B: Bytes + ?Sized, T: Tables>(p: &B, t: &T, h: &Headers) -> Fast {
             match t.tcp_get(&key) {
                 // SIP messages of a known SIP connection still go to the detectors for their
                 // SDP (see `established`); everything else of the connection is decided here.
-                Some(app) if app == App::Sip as u16 && first_byte(&pl).is_some_and(|b| b.is_ascii_uppercase()) => None,
+                Some(app) if app == App::Sip as u16 && may_carry_sdp(&pl) => None,
                 Some(app) => Some(app),
                 None if tcp_candidate(&pl, h) => None,
                 None => Some(0),
@@ -147,13 +147,13 @@ fn untracked(h: &Headers) -> bool {
 
 /// The app of an established UDP flow (counting the packet), or `None` when the packet
 /// must be inspected: the flow is still undecided, a generic STUN flow may reveal its app, or
-/// a SIP flow carries a message (a letter first: a request or a response) whose SDP may
-/// announce the media of another call (a trunk carries many calls on one 5-tuple).
-/// `first` reads the payload's first byte; only SIP flows ask for it.
+/// a SIP flow carries a message whose SDP may announce the media of another call (a trunk
+/// carries many calls on one 5-tuple). `sdp` tells whether the payload may be such a message;
+/// only SIP flows ask.
 #[inline(always)]
-fn established<F: FnOnce() -> Option<u8>>(f: &mut Flow, len: u64, limit: u32, first: F) -> Option<u16> {
+fn established<F: FnOnce() -> bool>(f: &mut Flow, len: u64, limit: u32, sdp: F) -> Option<u16> {
     let refinable = f.app == App::Stun as u16 || f.app == App::Turn as u16;
-    if f.state == FlowState::Decided as u8 && f.app == App::Sip as u16 && first().is_some_and(|b| b.is_ascii_uppercase()) {
+    if f.state == FlowState::Decided as u8 && f.app == App::Sip as u16 && sdp() {
         return None;
     }
     if f.state == FlowState::NotCall as u8 || (f.state == FlowState::Decided as u8 && !(refinable && (f.inspected as u32) < limit)) {
@@ -162,6 +162,19 @@ fn established<F: FnOnce() -> Option<u8>>(f: &mut Flow, len: u64, limit: u32, fi
         return Some(if f.state == FlowState::Decided as u8 { f.app } else { 0 });
     }
     None
+}
+
+/// Whether a payload of a known SIP flow may be a message carrying an SDP offer or answer
+/// (RFC 3261/3262/3311: INVITE, ACK, PRACK, UPDATE and responses): those go to the detectors
+/// again; BYE, OPTIONS, REGISTER, NOTIFY, keep-alives and the like stay on the fast path.
+#[inline(always)]
+fn may_carry_sdp<B: Bytes + ?Sized>(pl: &Payload<'_, B>) -> bool {
+    match pl.be32(0) {
+        Some(w) => {
+            w == detect::tag4(b"INVI") || w == detect::tag4(b"SIP/") || w == detect::tag4(b"ACK ") || w == detect::tag4(b"UPDA") || w == detect::tag4(b"PRAC")
+        }
+        None => false,
+    }
 }
 
 /// Whether a TCP segment without a known call verdict could start a call protocol: a
