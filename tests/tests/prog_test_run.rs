@@ -741,10 +741,7 @@ fn pptp_enhanced_gre_carries_detected_calls() {
     let ip = &inner[14..];
     // Key, sequence and acknowledgement present, PPP with address/control and a 2-byte protocol
     // (gre.pcapng's layout).
-    let mut gre = vec![0x30, 0x81, 0x88, 0x0B];
-    gre.extend_from_slice(&(ip.len() as u16 + 4).to_be_bytes());
-    gre.extend_from_slice(&[0x98, 0x50, 0, 0, 0, 0x6A, 0, 0, 0, 0x8C, 0xFF, 0x03, 0x00, 0x21]);
-    gre.extend_from_slice(ip);
+    let gre = voipfilter_common::user::frame::pptp_gre(ip);
     let outer = Frame::raw4([109, 105, 228, 253], [10, 177, 98, 84], proto::GRE, &gre).build();
     h.expect("PPTP GRE carrying SIP", &outer, Sip, Drop, Parsed);
     // PPP's own control traffic (LCP) is no call: the outer packet passes.

@@ -735,10 +735,7 @@ mod tests {
         // address and control bytes, IPv4 inside.
         let inner = Frame::udp4([192, 168, 10, 210], 5060, [192, 168, 103, 40], 5060, b"SIP/2.0 100 Trying\r\n\r\n").build();
         let ip = &inner[14..];
-        let mut gre = vec![0x30, 0x81, 0x88, 0x0B];
-        gre.extend_from_slice(&(ip.len() as u16 + 4).to_be_bytes());
-        gre.extend_from_slice(&[0x98, 0x50, 0, 0, 0, 0x6A, 0, 0, 0, 0x8C, 0xFF, 0x03, 0x00, 0x21]);
-        gre.extend_from_slice(ip);
+        let gre = crate::user::frame::pptp_gre(ip);
         let outer = Frame::raw4([109, 105, 228, 253], [10, 177, 98, 84], proto::GRE, &gre).build();
         let h = parse(&outer[..]).unwrap();
         assert_eq!((h.tunnel, h.proto, h.sport, h.dport), (Tunnel::Gre, proto::UDP, 5060, 5060));

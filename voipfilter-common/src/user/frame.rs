@@ -266,6 +266,17 @@ impl Frame {
 }
 
 /// The Internet checksum (RFC 1071) of `data`.
+/// A PPTP enhanced GRE payload (RFC 2637 §4.1) carrying an IPv4 packet, in gre.pcapng's layout:
+/// key, sequence and acknowledgement present, PPP with address/control bytes and a 2-byte
+/// protocol. Send it with `Frame::raw4(.., proto::GRE, ..)`.
+pub fn pptp_gre(ipv4_packet: &[u8]) -> Vec<u8> {
+    let mut gre = vec![0x30, 0x81, 0x88, 0x0B];
+    gre.extend_from_slice(&(ipv4_packet.len() as u16 + 4).to_be_bytes());
+    gre.extend_from_slice(&[0x98, 0x50, 0, 0, 0, 0x6A, 0, 0, 0, 0x8C, 0xFF, 0x03, 0x00, 0x21]);
+    gre.extend_from_slice(ipv4_packet);
+    gre
+}
+
 pub fn checksum(data: &[u8]) -> u16 {
     let mut sum: u32 = 0;
     for pair in data.chunks(2) {
