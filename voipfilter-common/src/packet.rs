@@ -133,6 +133,18 @@ impl Headers {
         unsafe { core::ptr::read(self.src.as_ptr().cast::<[u64; 2]>()) }
     }
 
+    /// Sets the first word of each address to an IPv4 address followed by four zero bytes
+    /// (the second words stay as they are: zero).
+    #[inline(always)]
+    fn set_v4_addrs(&mut self, src: [u8; 4], dst: [u8; 4]) {
+        let word = |[a, b, c, d]: [u8; 4]| u64::from_ne_bytes([a, b, c, d, 0, 0, 0, 0]);
+        // SAFETY: `src` and `dst` are 8-aligned (asserted below); 8 of their 16 bytes.
+        unsafe {
+            core::ptr::write(self.src.as_mut_ptr().cast::<u64>(), word(src));
+            core::ptr::write(self.dst.as_mut_ptr().cast::<u64>(), word(dst));
+        }
+    }
+
     /// The destination address as two native-endian words (memory order).
     #[inline(always)]
     pub fn dst_words(&self) -> [u64; 2] {
@@ -147,12 +159,15 @@ impl Headers {
 
     #[inline(always)]
     pub fn src4(&self) -> [u8; 4] {
-        [self.src[0], self.src[1], self.src[2], self.src[3]]
+        // From the first word (four byte reads made LLVM split the address into pieces).
+        let [a, b, c, d, ..] = self.src_words()[0].to_ne_bytes();
+        [a, b, c, d]
     }
 
     #[inline(always)]
     pub fn dst4(&self) -> [u8; 4] {
-        [self.dst[0], self.dst[1], self.dst[2], self.dst[3]]
+        let [a, b, c, d, ..] = self.dst_words()[0].to_ne_bytes();
+        [a, b, c, d]
     }
 
     /// Length of the L4 payload inside the IP datagram.
@@ -400,8 +415,9 @@ fn parse_ipv4<B: Bytes + ?Sized>(p: &B, h: &mut Headers) -> Result<(), Reason> {
     h.proto = p.u8_at(l3 + 9).ok_or(Reason::Truncated)?;
     let src: [u8; 4] = p.array(l3 + 12).ok_or(Reason::Truncated)?;
     let dst: [u8; 4] = p.array(l3 + 16).ok_or(Reason::Truncated)?;
-    h.src[..4].copy_from_slice(&src);
-    h.dst[..4].copy_from_slice(&dst);
+    // Whole first words (the rest of each address is zero): the addresses stay two words each
+    // for `FlowKey::new` and `flow::tcp_slot` instead of being reassembled from pieces.
+    h.set_v4_addrs(src, dst);
     h.frag = if frag & 0x1FFF != 0 {
         Frag::Later
     } else if frag & 0x2000 != 0 {
