@@ -145,6 +145,17 @@ impl Headers {
         }
     }
 
+    /// Sets both addresses from their words in memory order (as loaded from the packet):
+    /// word stores (a `[u8; 16]` assignment is stored a byte at a time in BPF).
+    #[inline(always)]
+    fn set_v6_addrs(&mut self, src: [u64; 2], dst: [u64; 2]) {
+        // SAFETY: `src` and `dst` are 8-aligned 16-byte fields (asserted below).
+        unsafe {
+            core::ptr::write(self.src.as_mut_ptr().cast::<[u64; 2]>(), src);
+            core::ptr::write(self.dst.as_mut_ptr().cast::<[u64; 2]>(), dst);
+        }
+    }
+
     /// The destination address as two native-endian words (memory order).
     #[inline(always)]
     pub fn dst_words(&self) -> [u64; 2] {
@@ -198,7 +209,22 @@ pub fn parse<B: Bytes + ?Sized>(p: &B) -> Result<Headers, Reason> {
 /// stores showed in the per-packet cost).
 #[inline(always)]
 pub fn parse_into<B: Bytes + ?Sized>(p: &B, h: &mut Headers, decap: bool) -> Result<bool, Reason> {
-    parse_outer(p, h)?;
+    if !parse_plain_v4(p, h) {
+        parse_general(p, h)?;
+    }
+    after_outer(p, h, decap)
+}
+
+/// [`parse_into`] for a frame that [`parse_plain_v4`] refused (the XDP program tries that
+/// first itself, so that the fast path is compiled once for its known constants).
+#[inline(always)]
+pub fn parse_into_general<B: Bytes + ?Sized>(p: &B, h: &mut Headers, decap: bool) -> Result<bool, Reason> {
+    parse_general(p, h)?;
+    after_outer(p, h, decap)
+}
+
+#[inline(always)]
+fn after_outer<B: Bytes + ?Sized>(p: &B, h: &mut Headers, decap: bool) -> Result<bool, Reason> {
     if !decap {
         return Ok(is_tunnel(h));
     }
@@ -370,21 +396,13 @@ fn pptp<B: Bytes + ?Sized>(p: &B, off: usize, flags: u16) -> Option<(usize, u16)
     }
 }
 
-#[inline(always)]
-fn parse_outer<B: Bytes + ?Sized>(p: &B, h: &mut Headers) -> Result<(), Reason> {
-    if parse_plain_v4(p, h) {
-        return Ok(());
-    }
-    parse_general(p, h)
-}
-
 /// The common case in one go: untagged Ethernet, IPv4 without options, not a fragment, UDP or
 /// TCP with its whole header inside the datagram. Fills `h` exactly as [`parse_general`]
 /// would and returns true; returns false, leaving `h` untouched, for anything else. Constant
 /// offsets and four loads: the general parser's variable offsets (VLAN tags, IPv4 options)
 /// cost a bounds check and a pointer computation per field.
 #[inline(always)]
-fn parse_plain_v4<B: Bytes + ?Sized>(p: &B, h: &mut Headers) -> bool {
+pub fn parse_plain_v4<B: Bytes + ?Sized>(p: &B, h: &mut Headers) -> bool {
     // Bytes 12..20: ethertype, version/IHL, TOS, total length, identification.
     let Some([e0, e1, vihl, _, t0, t1, _, _]) = p.array::<8>(12) else { return false };
     // Bytes 20..24: flags/fragment offset, TTL, protocol.
@@ -500,8 +518,9 @@ fn parse_ipv6<B: Bytes + ?Sized>(p: &B, h: &mut Headers) -> Result<(), Reason> {
     }
     let plen = p.be16(l3 + 4).ok_or(Reason::Truncated)? as usize;
     let mut next = p.u8_at(l3 + 6).ok_or(Reason::Truncated)?;
-    h.src = p.array(l3 + 8).ok_or(Reason::Truncated)?;
-    h.dst = p.array(l3 + 24).ok_or(Reason::Truncated)?;
+    let src: [u64; 2] = p.load(l3 + 8).ok_or(Reason::Truncated)?;
+    let dst: [u64; 2] = p.load(l3 + 24).ok_or(Reason::Truncated)?;
+    h.set_v6_addrs(src, dst);
     h.ipv6 = true;
     h.end = min(l3 + 40 + plen, p.len());
     let mut off = l3 + 40;

@@ -41,23 +41,36 @@ pub fn voipfilter(ctx: XdpContext) -> u32 {
     // zeroed in place (see `zero_in_place`).
     let mut h = core::mem::MaybeUninit::<Headers>::uninit();
     let h = zero_in_place(&mut h);
-    let verdict = match packet::parse_into(&pkt, h, false) {
-        Err(reason) => Verdict { app: App::Unknown as u16, action: Action::Pass, reason },
-        Ok(true) => {
-            maps::hand_over(h);
-            maps::jump(&ctx, maps::Jump::Tunnel);
-            failed()
+    // The plain IPv4 path first, and the fast path compiled separately for it: LLVM then
+    // knows its constant offsets and flags (no VLAN, IPv4, not a fragment, ports read).
+    let verdict = if packet::parse_plain_v4(&pkt, h) {
+        after_parse(&ctx, &pkt, h, packet::is_tunnel(h))
+    } else {
+        match packet::parse_into_general(&pkt, h, false) {
+            Err(reason) => Verdict { app: App::Unknown as u16, action: Action::Pass, reason },
+            Ok(tunnel) => after_parse(&ctx, &pkt, h, tunnel),
         }
-        Ok(false) => match engine::fast(&pkt, &maps::Maps, h) {
-            Fast::Done(v) => v,
-            Fast::Inspect => {
-                maps::hand_over(h);
-                maps::jump(&ctx, maps::Jump::Detect);
-                failed()
-            }
-        },
     };
     finish(&ctx, &verdict, pkt.frame_len())
+}
+
+/// The outer headers are parsed: a tunnel packet continues in the tunnel program, any other
+/// takes the fast path, and continues in the detectors if it needs them.
+#[inline(always)]
+fn after_parse(ctx: &XdpContext, pkt: &pkt::Packet, h: &Headers, tunnel: bool) -> Verdict {
+    if tunnel {
+        maps::hand_over(h);
+        maps::jump(ctx, maps::Jump::Tunnel);
+        return failed();
+    }
+    match engine::fast(pkt, &maps::Maps, h) {
+        Fast::Done(v) => v,
+        Fast::Inspect => {
+            maps::hand_over(h);
+            maps::jump(ctx, maps::Jump::Detect);
+            failed()
+        }
+    }
 }
 
 /// Zeroes headers in place with volatile stores. This keeps them in memory: LLVM does not
