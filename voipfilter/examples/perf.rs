@@ -219,6 +219,16 @@ fn compare(paths: &[String], repeat: u32, rounds: usize) -> anyhow::Result<()> {
         let rets: Vec<_> = ret[c].iter().map(|r| if *r == XDP_DROP { "drop" } else { "pass" }).collect();
         println!("  {}", rets.join(" "));
     }
+    println!("  instructions processed by the verifier");
+    let names = std::iter::once(voipfilter_common::maps::PROGRAM).chain(voipfilter_common::maps::TAIL_PROGRAMS.iter().map(|p| p.0));
+    for name in names {
+        print!("  {name:<40}");
+        for o in objs.iter() {
+            let n = o.program(name).and_then(|p| p.info().ok()).and_then(|i| i.verified_instruction_count());
+            print!(" {:>7}", n.map_or("-".to_string(), |n| n.to_string()));
+        }
+        println!();
+    }
     Ok(())
 }
 
