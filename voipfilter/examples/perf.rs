@@ -24,7 +24,8 @@
 //! With `PERF_OBJECTS=a.o,b.o,...` it compares built objects (e.g. copies of
 //! `voipfilter-ebpf`'s output before and after a change) in one run instead: each is loaded like
 //! the daemon loads the embedded one, and the rounds of every class alternate between them, so
-//! that the machine's load affects all of them alike. Only the repeatable classes are timed.
+//! that the machine's load affects all of them alike. Only the repeatable classes are timed;
+//! the verifier counts of each object are printed after them.
 
 use anyhow::Context as _;
 use aya::{
