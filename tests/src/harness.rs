@@ -151,10 +151,11 @@ impl Tables for HostModel {
     fn frag_insert(&self, key: &FragKey, app: u16) {
         self.t.frag_insert(key, app)
     }
-    fn tcp_get(&self, key: &FlowKey) -> Option<u16> {
+    fn tcp_get(&self, h: &voipfilter_common::packet::Headers) -> Option<u16> {
+        // As the kernel: the slot from the headers, the key compared only in a taken slot.
         let slots = self.tcp_slots.borrow();
-        let slot = slots.get(&key.tcp_slot())?;
-        (slot.app != 0 && slot.key == *key).then_some(slot.app)
+        let slot = slots.get(&voipfilter_common::flow::tcp_slot(h))?;
+        (slot.app != 0 && slot.key == FlowKey::new(h).0).then_some(slot.app)
     }
     fn tcp_insert(&self, key: &FlowKey, app: u16) {
         self.tcp_slots.borrow_mut().insert(key.tcp_slot(), TcpSlot { key: *key, app, _pad: [0; 6] });

@@ -45,7 +45,10 @@ pub trait Tables: RuleLookup {
     fn expect_insert(&self, addr: &[u8; 16], port: u16, proto: u8, app: u16);
     fn frag_get(&self, key: &FragKey) -> Option<u16>;
     fn frag_insert(&self, key: &FragKey, app: u16);
-    fn tcp_get(&self, key: &FlowKey) -> Option<u16>;
+    /// The app of the packet's TCP connection in `TCP_CALLS`, if it is a call. From the headers:
+    /// the kernel finds the slot with `flow::tcp_slot` and builds the key only to compare it
+    /// with a taken slot's.
+    fn tcp_get(&self, h: &Headers) -> Option<u16>;
     fn tcp_insert(&self, key: &FlowKey, app: u16);
     /// The app-list entry of an address's longest matching prefix (IPv4 in the first 4 bytes).
     fn list_entry(&self, addr: &[u8; 16], ipv6: bool) -> Option<ListEntry>;
@@ -115,8 +118,7 @@ pub fn fast<B: Bytes + ?Sized, T: Tables>(p: &B, t: &T, h: &Headers) -> Fast {
             }
         }
         proto::TCP => {
-            let (key, _) = FlowKey::new(h);
-            match t.tcp_get(&key) {
+            match t.tcp_get(h) {
                 // SIP messages of a known SIP connection still go to the detectors for their
                 // SDP (see `established`); everything else of the connection is decided here.
                 Some(app) if app == App::Sip as u16 && may_carry_sdp(&pl) => None,
@@ -140,7 +142,7 @@ pub fn fast<B: Bytes + ?Sized, T: Tables>(p: &B, t: &T, h: &Headers) -> Fast {
 /// the flow table.
 #[inline(always)]
 fn untracked(h: &Headers) -> bool {
-    let d0 = h.dst[0];
+    let d0 = h.dst_words()[0].to_ne_bytes()[0];
     let group = if h.ipv6 { d0 == 0xFF } else { d0 >= 224 };
     group || udp_untracked(h.sport, h.dport)
 }
@@ -650,12 +652,11 @@ fn sip_app<B: Bytes + ?Sized, T: Tables>(t: &T, pl: &Payload<'_, B>) -> u16 {
 /// `TCP_CALLS` for its later segments (pure ACKs included).
 #[inline(always)]
 fn tcp<T: Tables>(h: &Headers, t: &T, found: u16) -> u16 {
-    let (key, _) = FlowKey::new(h);
-    if let Some(app) = t.tcp_get(&key) {
+    if let Some(app) = t.tcp_get(h) {
         return app;
     }
     if found != 0 {
-        t.tcp_insert(&key, found);
+        t.tcp_insert(&FlowKey::new(h).0, found);
     }
     found
 }

@@ -68,14 +68,6 @@ impl FlowKey {
             (k.assume_init(), dir)
         }
     }
-
-    /// The two addresses as big-endian words: (a0, a1, b0, b1).
-    #[inline(always)]
-    fn addr_words(&self) -> [u64; 4] {
-        // SAFETY: `addr` is the first field of the 8-aligned key, 32 bytes.
-        let w = unsafe { core::ptr::read((&raw const self.addr).cast::<[u64; 4]>()) };
-        [u64::from_be(w[0]), u64::from_be(w[1]), u64::from_be(w[2]), u64::from_be(w[3])]
-    }
 }
 
 /// Where a flow is in its life.
@@ -184,15 +176,36 @@ const _: () = assert!(core::mem::size_of::<TcpSlot>() == 48);
 pub const TCP_CALLS_SLOTS: u32 = 65536;
 
 impl FlowKey {
-    /// Slot of this connection in `TCP_CALLS`.
+    /// Slot of this connection in `TCP_CALLS` (the same as [`tcp_slot`] of either direction's
+    /// headers).
     #[inline(always)]
     pub fn tcp_slot(&self) -> u32 {
-        let [a0, a1, b0, b1] = self.addr_words();
-        let mut x = a0 ^ a1.rotate_left(17) ^ b0.rotate_left(31) ^ b1.rotate_left(47);
-        x ^= ((self.port[0] as u64) << 16) | self.port[1] as u64;
-        x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        ((x >> 32) as u32) & (TCP_CALLS_SLOTS - 1)
+        // SAFETY: `addr` is the first field of the 8-aligned key, 32 bytes.
+        let w = unsafe { core::ptr::read((&raw const self.addr).cast::<[u64; 4]>()) };
+        slot_of(endpoint_hash([w[0], w[1]], self.port[0]).wrapping_add(endpoint_hash([w[2], w[3]], self.port[1])))
     }
+}
+
+/// Slot of a TCP connection in `TCP_CALLS`, from the headers of a packet in either direction,
+/// without building its [`FlowKey`]: a sum of the two endpoints' hashes (so the order of the
+/// endpoints does not matter). Equal to `FlowKey::new(h).0.tcp_slot()`.
+#[inline(always)]
+pub fn tcp_slot(h: &Headers) -> u32 {
+    slot_of(endpoint_hash(h.src_words(), h.sport).wrapping_add(endpoint_hash(h.dst_words(), h.dport)))
+}
+
+/// One endpoint's part of the slot hash: the address words (in memory order, read as
+/// little-endian so that the BPF target and any host agree) and the port, multiplied and folded.
+#[inline(always)]
+fn endpoint_hash(w: [u64; 2], port: u16) -> u64 {
+    let x = u64::from_le(w[0]) ^ u64::from_le(w[1]).rotate_left(32) ^ ((port as u64) << 32);
+    let y = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    y ^ (y >> 29)
+}
+
+#[inline(always)]
+fn slot_of(x: u64) -> u32 {
+    ((x.wrapping_mul(0xC2B2_AE3D_27D4_EB4F) >> 32) as u32) & (TCP_CALLS_SLOTS - 1)
 }
 
 /// The single record of `CONFIG`, written by user space.
@@ -255,6 +268,7 @@ mod tests {
         assert_ne!(da, db);
         assert_eq!(ka.port, [6000, 5000]);
         assert_eq!(ka.tcp_slot(), kb.tcp_slot());
+        assert_eq!((tcp_slot(&a), tcp_slot(&b)), (ka.tcp_slot(), ka.tcp_slot()));
         // Same addresses, ports decide the order.
         let c = crate::packet::parse(&Frame::udp4([10, 0, 0, 1], 7000, [10, 0, 0, 1], 6000, b"x").build()[..]).unwrap();
         assert_eq!(FlowKey::new(&c).1, 1);
@@ -268,5 +282,19 @@ mod tests {
             seen.insert(FlowKey::new(&h).0.tcp_slot());
         }
         assert!(seen.len() > 980, "{} distinct slots of 1000", seen.len());
+        // Ports only (one client, many source ports), and IPv6 clients of one /64.
+        let mut ports = std::collections::HashSet::new();
+        let mut v6 = std::collections::HashSet::new();
+        for i in 0..1000u16 {
+            let h = crate::packet::parse(&Frame::tcp4([10, 0, 0, 1], 40000 + i, [192, 0, 2, 1], 443, 2, b"").build()[..]).unwrap();
+            ports.insert(tcp_slot(&h));
+            let mut a = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
+            a[14..].copy_from_slice(&i.to_be_bytes());
+            let b = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 9];
+            let h = crate::packet::parse(&Frame::tcp6(a, 40000, b, 5060, 2, b"").build()[..]).unwrap();
+            v6.insert(tcp_slot(&h));
+            assert_eq!(tcp_slot(&h), FlowKey::new(&h).0.tcp_slot());
+        }
+        assert!(ports.len() > 980 && v6.len() > 980, "{} and {} distinct slots of 1000", ports.len(), v6.len());
     }
 }

@@ -11,7 +11,7 @@ use voipfilter_common::{
     app::MAX_APPS,
     classify::Verdict,
     engine::{Found, Tables},
-    flow::{Config, EndpointKey, Flow, FlowKey, FragKey, TCP_CALLS_SLOTS, TcpSlot},
+    flow::{Config, EndpointKey, Flow, FlowKey, FragKey, TCP_CALLS_SLOTS, TcpSlot, tcp_slot},
     lists::{ListEntry, ListTable, Listed, MAX_LISTS},
     packet::Headers,
     maps::{
@@ -250,9 +250,13 @@ impl Tables for Maps {
     }
 
     #[inline(always)]
-    fn tcp_get(&self, key: &FlowKey) -> Option<u16> {
-        let slot = TCP_CALLS.get(key.tcp_slot())?;
-        (slot.app != 0 && slot.key == *key).then_some(slot.app)
+    fn tcp_get(&self, h: &Headers) -> Option<u16> {
+        let slot = TCP_CALLS.get(tcp_slot(h))?;
+        // Most slots are empty: the key is built only for a taken one.
+        if slot.app == 0 {
+            return None;
+        }
+        (slot.key == FlowKey::new(h).0).then_some(slot.app)
     }
 
     #[inline(always)]

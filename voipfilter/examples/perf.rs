@@ -20,6 +20,12 @@
 //!
 //! With `PERF_HOLD=1` the programs stay loaded for 10 minutes after the run, and their ids are
 //! printed (for `bpftool prog dump xlated id N`).
+//!
+//! With `PERF_OBJECTS=a.o,b.o,...` it compares built objects (e.g. copies of
+//! `voipfilter-ebpf`'s output before and after a change) in one run instead: each is loaded like
+//! the daemon loads the embedded one, and the rounds of every class alternate between them, so
+//! that the machine's load affects all of them alike. Only the repeatable classes are timed;
+//! the verifier counts of each object are printed after them.
 
 use anyhow::Context as _;
 use aya::{
@@ -42,6 +48,9 @@ fn main() -> anyhow::Result<()> {
     let repeat: u32 = args.next().map(|s| s.parse()).transpose().context("REPEAT")?.unwrap_or(1_000_000);
     let rounds: usize = args.next().map(|s| s.parse()).transpose().context("ROUNDS")?.unwrap_or(9);
 
+    if let Ok(list) = std::env::var("PERF_OBJECTS") {
+        return compare(&list.split(',').map(String::from).collect::<Vec<_>>(), repeat, rounds);
+    }
     let mut refs = References::load()?;
     let mut f = Filter::load(&LoadOptions::default())?;
 
@@ -134,6 +143,126 @@ fn main() -> anyhow::Result<()> {
         std::thread::sleep(std::time::Duration::from_secs(600));
     }
     Ok(())
+}
+
+/// The repeatable classes: name, frame, frames to run first (to prime the flow table).
+fn repeatable() -> Vec<(&'static str, Vec<u8>, Vec<u8>, usize)> {
+    let tcp_ack = Frame::tcp4(CLIENT, 40000, SERVER, 443, 0x10, b"").build();
+    let mut tls = vec![0x17, 0x03, 0x03, 0x04, 0x00];
+    tls.extend_from_slice(&[0xA5; 1024]);
+    let tls = Frame::tcp4(SERVER, 443, CLIENT, 40000, 0x18, &tls).build();
+    let dns = udp(53000, 53, b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01");
+    let quic = udp(51000, 443, &quic_short(0));
+    let sip = udp(40000, 5060, &invite());
+    let rtp = udp(30000, 30002, &rtp_shaped());
+    vec![
+        ("TCP ACK", tcp_ack.clone(), tcp_ack, 0),
+        ("TLS segment (1 KiB)", tls.clone(), tls, 0),
+        ("DNS query", dns.clone(), dns, 0),
+        ("established non-call UDP flow", quic.clone(), quic, 20),
+        ("decided SIP flow (dropped)", sip.clone(), sip, 1),
+        ("RTP-shaped not-a-call flow", rtp.clone(), rtp, 20),
+    ]
+}
+
+/// `PERF_OBJECTS`: the repeatable classes on several objects, rounds alternating.
+fn compare(paths: &[String], repeat: u32, rounds: usize) -> anyhow::Result<()> {
+    let mut objs = Vec::new();
+    for path in paths {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {path}"))?;
+        objs.push(load_object(&bytes).with_context(|| format!("loading {path}"))?);
+    }
+    let mut refs = References::load()?;
+    let classes: Vec<_> = repeatable().into_iter().filter(|c| want(c.0)).collect();
+    for (_, _, prime, n) in &classes {
+        for o in objs.iter_mut() {
+            for _ in 0..*n {
+                run_prog(o, "voipfilter", prime, 1)?;
+            }
+        }
+    }
+    let mut best = vec![vec![f64::MAX; objs.len()]; classes.len() + 2];
+    let mut ret = vec![vec![0; objs.len()]; classes.len()];
+    let empty_frame = udp(40000, 443, &[0x43; 40]);
+    for _ in 0..rounds.max(1) {
+        for (r, name) in ["voipfilter_ref_empty", "voipfilter_ref_lookup"].iter().enumerate() {
+            let ns = refs.time(name, &empty_frame, repeat)?.1;
+            for b in best[r].iter_mut() {
+                *b = b.min(ns);
+            }
+        }
+        for (c, (_, frame, _, _)) in classes.iter().enumerate() {
+            for (i, o) in objs.iter_mut().enumerate() {
+                let (r, ns) = run_prog(o, "voipfilter", frame, repeat)?;
+                best[c + 2][i] = best[c + 2][i].min(ns);
+                ret[c][i] = r;
+            }
+        }
+    }
+    println!("per-packet cost (BPF_PROG_TEST_RUN, repeat {repeat}, best of {rounds}, rounds alternating), ns/packet");
+    for (i, p) in paths.iter().enumerate() {
+        println!("  [{i}] {p}");
+    }
+    print!("  {:<40}", "class");
+    for i in 0..objs.len() {
+        print!(" {:>7}", format!("[{i}]"));
+    }
+    println!();
+    let names = ["empty XDP program (reference)", "parse + 1M LRU lookup (reference)"];
+    for (r, name) in names.iter().enumerate() {
+        println!("  {name:<40} {:>7.1}", best[r][0]);
+    }
+    for (c, (name, _, _, _)) in classes.iter().enumerate() {
+        print!("  {name:<40}");
+        for i in 0..objs.len() {
+            print!(" {:>7.1}", best[c + 2][i]);
+        }
+        let rets: Vec<_> = ret[c].iter().map(|r| if *r == XDP_DROP { "drop" } else { "pass" }).collect();
+        println!("  {}", rets.join(" "));
+    }
+    println!("  instructions processed by the verifier");
+    let names = std::iter::once(voipfilter_common::maps::PROGRAM).chain(voipfilter_common::maps::TAIL_PROGRAMS.iter().map(|p| p.0));
+    for name in names {
+        print!("  {name:<40}");
+        for o in objs.iter() {
+            let n = o.program(name).and_then(|p| p.info().ok()).and_then(|i| i.verified_instruction_count());
+            print!(" {:>7}", n.map_or("-".to_string(), |n| n.to_string()));
+        }
+        println!();
+    }
+    Ok(())
+}
+
+/// Loads an object as `Filter::load` does (default policy and config, 1M-entry flow table).
+fn load_object(bytes: &[u8]) -> anyhow::Result<Ebpf> {
+    use aya::maps::{Array, ProgramArray};
+    use voipfilter_common::maps::{CONFIG, JUMP, POLICY, PROGRAM, TAIL_PROGRAMS};
+    let mut ebpf = EbpfLoader::new().load(bytes)?;
+    let p: &mut Xdp = ebpf.program_mut(PROGRAM).context("program")?.try_into()?;
+    p.load()?;
+    let mut jump: ProgramArray<_> = ebpf.take_map(JUMP).context("JUMP")?.try_into()?;
+    for &(name, index) in TAIL_PROGRAMS {
+        let p: &mut Xdp = ebpf.program_mut(name).context("program")?.try_into()?;
+        p.load().with_context(|| format!("loading {name}"))?;
+        jump.set(index, p.fd()?, 0)?;
+    }
+    // Keep the program array alive with the object.
+    std::mem::forget(jump);
+    let mut policy: Array<_, u8> = ebpf.map_mut(POLICY).context("POLICY")?.try_into()?;
+    for (i, a) in voipfilter::policy::Policy::default().bytes().iter().enumerate() {
+        policy.set(i as u32, a, 0)?;
+    }
+    if let Some(m) = ebpf.map_mut(CONFIG) {
+        let mut config: Array<_, voipfilter_common::flow::Config> = m.try_into()?;
+        config.set(0, &voipfilter_common::flow::Config::default(), 0)?;
+    }
+    Ok(ebpf)
+}
+
+fn run_prog(ebpf: &mut Ebpf, name: &str, frame: &[u8], repeat: u32) -> anyhow::Result<(u32, f64)> {
+    let p: &mut Xdp = ebpf.program_mut(name).context("program")?.try_into()?;
+    let r = p.test_run(TestRunOptions { data_in: Some(frame), repeat, ..Default::default() })?;
+    Ok((r.return_value, r.duration.as_nanos() as f64))
 }
 
 /// With `PERF_ONLY=TEXT`, only the classes whose name contains TEXT run their repeats (for

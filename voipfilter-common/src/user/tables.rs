@@ -83,8 +83,8 @@ impl Tables for HostTables {
     fn frag_insert(&self, key: &FragKey, app: u16) {
         self.frags.borrow_mut().insert(*key, app);
     }
-    fn tcp_get(&self, key: &FlowKey) -> Option<u16> {
-        self.tcp.borrow().get(key).copied()
+    fn tcp_get(&self, h: &crate::packet::Headers) -> Option<u16> {
+        self.tcp.borrow().get(&FlowKey::new(h).0).copied()
     }
     fn tcp_insert(&self, key: &FlowKey, app: u16) {
         self.tcp.borrow_mut().insert(*key, app);
