@@ -89,6 +89,22 @@ const UDP_KINDS: &[UdpKind] = &[
         expect: Expect::Drop,
     },
     UdpKind {
+        name: "Zoom audio (SFU encapsulation)",
+        port: 8801,
+        count: 20,
+        payload: traffic::zoom_audio,
+        app: "zoom",
+        expect: Expect::Drop,
+    },
+    UdpKind {
+        name: "TeamSpeak 3 handshake",
+        port: 9987,
+        count: 20,
+        payload: traffic::teamspeak_init,
+        app: "teamspeak",
+        expect: Expect::Drop,
+    },
+    UdpKind {
         name: "DNS query",
         port: 53,
         count: 20,

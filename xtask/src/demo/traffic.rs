@@ -81,6 +81,38 @@ pub fn stun_binding(i: u32, _sport: u16) -> Vec<u8> {
     f
 }
 
+/// Packet `i` of Zoom audio from a client to a Zoom multimedia router (UDP 8801): the 8-byte
+/// SFU encapsulation (type 5, sequence, direction), the Zoom media encapsulation (type 15:
+/// audio; sequence, timestamp), and the RTP packet (Opus, dynamic payload type 112) 19 bytes
+/// into it, as voipfilter-common's `detect::zoom` reads them.
+pub fn zoom_audio(i: u32, _sport: u16) -> Vec<u8> {
+    let mut p = vec![0x05];
+    p.extend_from_slice(&(i as u16).to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0, 0, 0x00]);
+    p.push(15);
+    p.extend_from_slice(&[0; 8]);
+    p.extend_from_slice(&(i as u16).to_be_bytes());
+    p.extend_from_slice(&(960 * i).to_be_bytes());
+    p.extend_from_slice(&[0; 4]);
+    p.extend_from_slice(&[0x80, 112]);
+    p.extend_from_slice(&(i as u16).to_be_bytes());
+    p.extend_from_slice(&(960 * i).to_be_bytes());
+    p.extend_from_slice(&0x2020_5A4Fu32.to_be_bytes());
+    p.extend_from_slice(&[0x5A; 60]);
+    p
+}
+
+/// A TeamSpeak 3 client's low-level handshake packet: the `TS3INIT1` MAC, packet id 101, client
+/// id 0, flags, then the Init1 step 0 body (version, step, timestamp, random, reserved).
+pub fn teamspeak_init(i: u32, _sport: u16) -> Vec<u8> {
+    let mut p = b"TS3INIT1".to_vec();
+    p.extend_from_slice(&[0x00, 0x65, 0x00, 0x00, 0x88]);
+    p.extend_from_slice(&[0x0D, 0xD0, 0x57, 0x66, 0x00]);
+    p.extend_from_slice(&i.to_be_bytes());
+    p.extend_from_slice(&[0; 12]);
+    p
+}
+
 /// A DNS query for `example.org. IN A`.
 pub fn dns_query(i: u32, _sport: u16) -> Vec<u8> {
     let mut f = Vec::new();
