@@ -205,8 +205,9 @@ fn list_maps_of(h: &Harness) -> (ListMaps<MapData>, Array<MapData, Config>) {
     let v4: LpmTrie<MapData, [u8; 4], ListEntry> = dup(IterableMap::map(&l.v4)).try_into().expect("LIST4");
     let v6: LpmTrie<MapData, [u8; 16], ListEntry> = dup(IterableMap::map(&l.v6)).try_into().expect("LIST6");
     let table = dup(IterableMap::map(&l.table)).try_into().expect("LISTS");
+    let v16 = dup(IterableMap::map(&l.v16)).try_into().expect("LIST16");
     let config = dup(IterableMap::map(&h.maps.config)).try_into().expect("CONFIG");
-    (ListMaps { v4, v6, table }, config)
+    (ListMaps { v4, v6, table, v16 }, config)
 }
 
 /// The next source port after `port` that flow tracking does not skip (SSDP, mDNS, ...).

@@ -27,11 +27,12 @@ pub const TCP_CALLS: &str = "TCP_CALLS";
 pub const LIST4: &str = "LIST4";
 pub const LIST6: &str = "LIST6";
 pub const LISTS: &str = "LISTS";
+pub const LIST16: &str = "LIST16";
 
 /// Every map the program declares, in pin order.
 pub const ALL: &[&str] = &[
     PORT_RULES, PREFIX4_RULES, PREFIX6_RULES, APP_STATS, REASON_STATS, META, POLICY, CONFIG, FLOWS, EXPECT, FRAGS,
-    TCP_CALLS, LIST4, LIST6, LISTS,
+    TCP_CALLS, LIST4, LIST6, LISTS, LIST16,
 ];
 
 /// Default size of the flow table (`--flows` changes it at load time).
@@ -48,6 +49,8 @@ pub const PREFIX6_RULES_CAPACITY: u32 = 131_072;
 /// Prefixes of the app lists (all lists together).
 pub const LIST4_CAPACITY: u32 = 65_536;
 pub const LIST6_CAPACITY: u32 = 16_384;
+/// Words of `LIST16`: one bit per IPv4 /16.
+pub const LIST16_WORDS: u32 = 1024;
 
 /// Bumped whenever a key or value layout changes; a CLI refuses maps of another layout.
 pub const LAYOUT_VERSION: u32 = 3;

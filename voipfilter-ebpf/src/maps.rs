@@ -12,10 +12,10 @@ use voipfilter_common::{
     classify::Verdict,
     engine::{Found, Tables},
     flow::{Config, EndpointKey, Flow, FlowKey, FragKey, TCP_CALLS_SLOTS, TcpSlot, tcp_slot},
-    lists::{ListEntry, ListTable, Listed, MAX_LISTS},
+    lists::{ListEntry, ListTable, Listed, MAX_LISTS, slash16},
     packet::Headers,
     maps::{
-        EXPECT_CAPACITY, FLOWS_CAPACITY, FRAGS_CAPACITY, LIST4_CAPACITY, LIST6_CAPACITY, Meta, PORT_RULES_CAPACITY, PREFIX4_RULES_CAPACITY,
+        EXPECT_CAPACITY, FLOWS_CAPACITY, FRAGS_CAPACITY, LIST4_CAPACITY, LIST6_CAPACITY, LIST16_WORDS, Meta, PORT_RULES_CAPACITY, PREFIX4_RULES_CAPACITY,
         PREFIX6_RULES_CAPACITY,
     },
     reason::NUM_REASONS,
@@ -67,6 +67,10 @@ static LIST4: LpmTrie<[u8; 4], ListEntry> = LpmTrie::with_max_entries(LIST4_CAPA
 
 #[map]
 static LIST6: LpmTrie<[u8; 16], ListEntry> = LpmTrie::with_max_entries(LIST6_CAPACITY, 0);
+
+/// One bit per IPv4 /16 holding a list prefix: `LIST4` is looked up only under a set bit.
+#[map]
+static LIST16: Array<u64> = Array::with_max_entries(LIST16_WORDS, 0);
 
 /// The list slots (app, scope, version), one value.
 #[map]
@@ -276,7 +280,11 @@ impl Tables for Maps {
         let e = if ipv6 {
             LIST6.get(&Key::new(128, *addr))
         } else {
-            LIST4.get(&Key::new(32, [addr[0], addr[1], addr[2], addr[3]]))
+            let (w, bit) = slash16(addr[0], addr[1]);
+            match LIST16.get(w) {
+                Some(word) if *word & bit != 0 => LIST4.get(&Key::new(32, [addr[0], addr[1], addr[2], addr[3]])),
+                _ => None,
+            }
         };
         e.copied()
     }

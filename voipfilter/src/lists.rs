@@ -165,6 +165,8 @@ pub struct ListMaps<T> {
     pub v4: LpmTrie<T, [u8; 4], ListEntry>,
     pub v6: LpmTrie<T, [u8; 16], ListEntry>,
     pub table: Array<T, ListTable>,
+    /// `LIST16`, the /16 bitmap in front of `v4`.
+    pub v16: Array<T, u64>,
 }
 
 impl<T: Borrow<MapData>> ListMaps<T> {
@@ -261,6 +263,10 @@ impl<T: BorrowMut<MapData>> ListMaps<T> {
     pub fn replace<C: BorrowMut<MapData>>(&mut self, config: &mut Array<C, Config>, new: &HostLists) -> anyhow::Result<Change> {
         let cur = self.read()?;
         let mut c = Change::default();
+        // The bitmap only lets lookups through: first the bits of both, at the end the new ones.
+        let (old16, new16) = (cur.slash16(), new.slash16());
+        let both: Vec<u64> = old16.iter().zip(&new16).map(|(a, b)| a | b).collect();
+        self.write16(&both)?;
         write_entries(&mut self.v4, &cur.v4, &new.v4, "LIST4", LIST4_CAPACITY, &mut c)?;
         write_entries(&mut self.v6, &cur.v6, &new.v6, "LIST6", LIST6_CAPACITY, &mut c)?;
         if cur.table != new.table {
@@ -271,7 +277,19 @@ impl<T: BorrowMut<MapData>> ListMaps<T> {
         remove_entries(&mut self.v4, &cur.v4, &new.v4, "LIST4", &mut c)?;
         remove_entries(&mut self.v6, &cur.v6, &new.v6, "LIST6", &mut c)?;
         set_list_flags(config, flags_of(new))?;
+        self.write16(&new16)?;
         Ok(c)
+    }
+
+    /// Writes the words of `LIST16` that differ from `want`.
+    fn write16(&mut self, want: &[u64]) -> anyhow::Result<()> {
+        for (i, w) in want.iter().enumerate() {
+            let i = i as u32;
+            if self.v16.get(&i, 0).context("reading LIST16")? != *w {
+                self.v16.set(i, w, 0).context("writing LIST16")?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -8,7 +8,7 @@ use aya::{
 };
 use voipfilter_common::{
     classify::VerdictRecord,
-    maps::{CONFIG, FLOWS, FLOWS_CAPACITY, JUMP, LIST4, LIST6, LISTS, MODE_NATIVE, MODE_SKB, POLICY, PROGRAM, TAIL_PROGRAMS},
+    maps::{CONFIG, FLOWS, FLOWS_CAPACITY, JUMP, LIST4, LIST6, LIST16, LISTS, MODE_NATIVE, MODE_SKB, POLICY, PROGRAM, TAIL_PROGRAMS},
 };
 
 use crate::maps::Maps;
@@ -122,13 +122,14 @@ impl Filter {
         let mut config: aya::maps::Array<_, voipfilter_common::flow::Config> =
             self.ebpf.map_mut(CONFIG).context("no CONFIG map")?.try_into().context("CONFIG is not an array")?;
         config.set(0, &voipfilter_common::flow::Config::default(), 0).context("writing CONFIG")?;
-        let [Some(v4), Some(v6), Some(table), Some(config)] = self.ebpf.maps_disjoint_mut([LIST4, LIST6, LISTS, CONFIG]) else {
-            bail!("the object lacks one of the maps {LIST4}, {LIST6}, {LISTS}, {CONFIG}");
+        let [Some(v4), Some(v6), Some(table), Some(v16), Some(config)] = self.ebpf.maps_disjoint_mut([LIST4, LIST6, LISTS, LIST16, CONFIG]) else {
+            bail!("the object lacks one of the maps {LIST4}, {LIST6}, {LISTS}, {LIST16}, {CONFIG}");
         };
         let mut lists = crate::lists::ListMaps {
             v4: v4.try_into().context("LIST4 is not an LPM trie")?,
             v6: v6.try_into().context("LIST6 is not an LPM trie")?,
             table: table.try_into().context("LISTS is not an array")?,
+            v16: v16.try_into().context("LIST16 is not an array")?,
         };
         let mut config: aya::maps::Array<_, voipfilter_common::flow::Config> = config.try_into().context("CONFIG is not an array")?;
         lists.replace(&mut config, &crate::lists::builtin_set().entries()).context("installing the built-in lists")?;

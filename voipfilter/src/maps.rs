@@ -136,7 +136,7 @@ impl Maps {
             policy: typed!(names::POLICY),
             config: typed!(names::CONFIG),
             flows: typed!(names::FLOWS),
-            lists: ListMaps { v4: typed!(names::LIST4), v6: typed!(names::LIST6), table: typed!(names::LISTS) },
+            lists: ListMaps { v4: typed!(names::LIST4), v6: typed!(names::LIST6), table: typed!(names::LISTS), v16: typed!(names::LIST16) },
         })
     }
 

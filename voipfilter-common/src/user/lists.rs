@@ -58,6 +58,21 @@ impl HostLists {
         }
     }
 
+    /// `LIST16`: the bit of every /16 that an IPv4 entry intersects (a superset of the
+    /// addresses with a match).
+    pub fn slash16(&self) -> Vec<u64> {
+        let mut words = vec![0u64; crate::maps::LIST16_WORDS as usize];
+        for &(len, a) in self.v4.keys() {
+            let base = ((a[0] as u32) << 8) | a[1] as u32;
+            let span = if len >= 16 { 1 } else { 1u32 << (16 - len) };
+            for n in base..base + span {
+                let (w, bit) = crate::lists::slash16((n >> 8) as u8, n as u8);
+                words[w as usize] |= bit;
+            }
+        }
+        words
+    }
+
     /// `covering` of an address's longest match: the lists containing it (0 when none).
     pub fn mask(&self, addr: &[u8; 16], ipv6: bool) -> u32 {
         self.entry(addr, ipv6).map_or(0, |e| e.covering)
@@ -504,6 +519,25 @@ mod tests {
         // Header keys after the first prefix are comments.
         let l = parse_list("f", &format!("{head}1.0.0.0/8\n# app: line\n")).unwrap();
         assert_eq!(l.app, App::Zoom);
+    }
+
+    #[test]
+    fn slash16_bitmap_covers_every_listed_address() {
+        let mut set = ListSet::default();
+        set.put(list("zoom", "udp", &["17.0.0.0/8", "198.51.100.0/24", "203.0.113.7/32"])).unwrap();
+        let h = set.entries();
+        let words = h.slash16();
+        let has = |a: [u8; 4]| {
+            let (w, bit) = crate::lists::slash16(a[0], a[1]);
+            words[w as usize] & bit != 0
+        };
+        for a in [[17, 0, 0, 1], [17, 255, 9, 9], [198, 51, 100, 200], [198, 51, 7, 7], [203, 0, 113, 7]] {
+            assert!(has(a), "{a:?}");
+        }
+        for a in [[16, 255, 0, 1], [18, 0, 0, 1], [198, 52, 100, 1], [10, 0, 0, 1]] {
+            assert!(!has(a), "{a:?}");
+        }
+        assert_eq!(words.iter().map(|w| w.count_ones()).sum::<u32>(), 256 + 1 + 1);
     }
 
     #[test]
