@@ -135,6 +135,34 @@ fn a_signal_list_names_a_stun_flow_and_is_no_signal_alone() {
     h.check_counters();
 }
 
+/// FaceTime (no nDPI rule; Apple HT202078): its relays are in Apple's 17.0.0.0/8, on UDP
+/// 3478-3497 and 16384-16387/16393-16402. The list is `signal`-scoped: iCloud, iMessage and the
+/// App Store share the network, so the prefix only names a call another detector found.
+#[test]
+fn facetime_calls_are_named_by_apples_network_and_ports() {
+    let mut h = Harness::new();
+    let apple = [17, 188, 160, 45];
+    // HTTPS (TCP) and other UDP to Apple pass.
+    h.expect("TLS to Apple", &Frame::tcp4(CLIENT, 41000, apple, 443, 0x18, &[0x17, 3, 3, 0, 2, 1, 2]).build(), App::Unknown, Pass, Parsed);
+    h.expect("text to apple:16393", &Frame::udp4(CLIENT, 41001, apple, 16393, TEXT).build(), App::Unknown, Pass, Parsed);
+    // A FaceTime call setup: STUN to a relay on 3478-3497, then RTP to the media ports.
+    h.expect("STUN to apple:3480", &Frame::udp4(CLIENT, 41002, apple, 3480, &voip::stun_binding(11)).build(), App::FaceTime, Drop, Parsed);
+    let media: Vec<Vec<u8>> = (0..4).map(|i| Frame::udp4(CLIENT, 41003, apple, 16393, &voip::rtp_stream(0xFACE_0001, 100, i)).build()).collect();
+    let mut first = None;
+    for (i, f) in media.iter().enumerate() {
+        let v = h.expect_host(&format!("RTP to apple:16393 #{i}"), f);
+        if v.action == Drop && first.is_none() {
+            assert_eq!(v.app, App::FaceTime as u16, "RTP named by the list");
+            first = Some(i);
+        }
+    }
+    assert!(first.is_some_and(|i| i <= 2), "FaceTime media dropped by its 3rd packet: {first:?}");
+    // STUN to Apple off FaceTime's ports stays generic.
+    h.expect("STUN to apple:5000", &Frame::udp4(CLIENT, 41004, apple, 5000, &voip::stun_binding(12)).build(), App::Stun, Drop, Parsed);
+    h.check_state();
+    h.check_counters();
+}
+
 /// Test addresses in no built-in list.
 const KEPT: &str = "198.51.100.7"; // in A's /24; in B's /24 and its nested /26
 const NESTED: &str = "100.64.1.1"; // in A's 100.64.0.0/16, in B's 100.64.1.0/24
