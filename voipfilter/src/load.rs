@@ -33,7 +33,8 @@ pub enum Mode {
 pub struct LoadOptions {
     /// Prepend a [`VerdictRecord`] to each frame (replay and tests only).
     pub report_verdict: bool,
-    /// Flow-table entries (default [`FLOWS_CAPACITY`]).
+    /// Flow-table entries (default [`FLOWS_CAPACITY`]): the capacity of `FLOWS4` (IPv4 flows);
+    /// `FLOWS` (IPv6 flows) gets a quarter ([`flows6_capacity`]).
     pub flows: Option<u32>,
 }
 
