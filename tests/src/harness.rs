@@ -365,7 +365,7 @@ impl Harness {
         assert_eq!(snap.reason(Reason::Ok), 0, "parsed packets are not counted as a reason");
     }
 
-    /// The kernel's flow table (`maps.flows`).
+    /// The kernel's flow tables (`FLOWS4` with keys widened to `FlowKey`, and `FLOWS`).
     pub fn kernel_flows(&self) -> HashMap<FlowKey, Flow> {
         self.maps.flows(usize::MAX).expect("reading FLOWS").into_iter().collect()
     }

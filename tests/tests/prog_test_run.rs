@@ -1254,7 +1254,7 @@ fn host_model_and_frame_builder_are_consistent() {
     assert_eq!(engine::process(&f[..], &t), verdict(Sip, Drop, Parsed));
 }
 
-/// What `replay` does between captures: every flow-state map empties (FLOWS, EXPECT, FRAGS,
+/// What `replay` does between captures: every flow-state map empties (FLOWS4, FLOWS, EXPECT, FRAGS,
 /// TCP_CALLS), the rules and policy stay, and a flow decided before is inspected afresh.
 #[test]
 fn replay_state_reset_forgets_every_flow() {
@@ -1276,7 +1276,8 @@ fn replay_state_reset_forgets_every_flow() {
     let cleared = voipfilter::replay::state::reset(filter.ebpf_mut(), maps, &slots).expect("resetting the state");
     println!("cleared: {cleared:?}");
     let count = |name: &str| cleared.iter().find(|(n, _)| n == name).map(|(_, c)| *c);
-    assert_eq!(count("FLOWS"), Some(flows));
+    assert_eq!(count("FLOWS4"), Some(flows), "the flows are IPv4");
+    assert_eq!(count("FLOWS"), Some(0));
     assert_eq!(count("EXPECT"), Some(expect));
     assert_eq!(count("FRAGS"), Some(frags));
     assert_eq!(count("TCP_CALLS"), Some(2));

@@ -39,6 +39,12 @@ pub trait Tables: RuleLookup {
     /// Runs `f` on the flow's record in place; `None` when the flow is not in the table.
     fn flow_update<R, F: FnOnce(&mut Flow) -> R>(&self, key: &FlowKey, f: F) -> Option<R>;
     fn flow_insert(&self, key: &FlowKey, flow: &Flow);
+    /// [`Tables::flow_update`] of the packet's flow, found from its headers (the kernel builds
+    /// the 16-byte `FLOWS4` key of an IPv4 flow directly, without the 40-byte `FlowKey`).
+    #[inline(always)]
+    fn flow_update_headers<R, F: FnOnce(&mut Flow) -> R>(&self, h: &Headers, f: F) -> Option<R> {
+        self.flow_update(&FlowKey::new(h).0, f)
+    }
     /// The app expected on an endpoint (address, port, L4 protocol), if any. (Parts, not an
     /// `EndpointKey`: the kernel side builds the key in a per-CPU scratch slot to save stack.)
     fn expect_get(&self, addr: &[u8; 16], port: u16, proto: u8) -> Option<u16>;
@@ -111,10 +117,9 @@ pub fn fast<B: Bytes + ?Sized, T: Tables>(p: &B, t: &T, h: &Headers) -> Fast {
             if untracked(h) {
                 Some(0)
             } else {
-                let (key, _) = FlowKey::new(h);
                 let len = p.len() as u64;
                 let limit = cfg.inspect_limit;
-                t.flow_update(&key, |f| established(f, len, limit, || may_carry_sdp(&pl))).flatten()
+                t.flow_update_headers(h, |f| established(f, len, limit, || may_carry_sdp(&pl))).flatten()
             }
         }
         proto::TCP => {

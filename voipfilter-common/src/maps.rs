@@ -20,7 +20,10 @@ pub const REASON_STATS: &str = "REASON_STATS";
 pub const META: &str = "META";
 pub const POLICY: &str = "POLICY";
 pub const CONFIG: &str = "CONFIG";
+/// IPv6 flows (40-byte `FlowKey`).
 pub const FLOWS: &str = "FLOWS";
+/// IPv4 flows (16-byte `FlowKey4`).
+pub const FLOWS4: &str = "FLOWS4";
 pub const EXPECT: &str = "EXPECT";
 pub const FRAGS: &str = "FRAGS";
 pub const TCP_CALLS: &str = "TCP_CALLS";
@@ -31,12 +34,19 @@ pub const LIST16: &str = "LIST16";
 
 /// Every map the program declares, in pin order.
 pub const ALL: &[&str] = &[
-    PORT_RULES, PREFIX4_RULES, PREFIX6_RULES, APP_STATS, REASON_STATS, META, POLICY, CONFIG, FLOWS, EXPECT, FRAGS,
+    PORT_RULES, PREFIX4_RULES, PREFIX6_RULES, APP_STATS, REASON_STATS, META, POLICY, CONFIG, FLOWS, FLOWS4, EXPECT, FRAGS,
     TCP_CALLS, LIST4, LIST6, LISTS, LIST16,
 ];
 
-/// Default size of the flow table (`--flows` changes it at load time).
+/// Default size of the flow table (`--flows` / `flows =` changes it at load time): the
+/// capacity of `FLOWS4`; the IPv6 table `FLOWS` gets a quarter of it ([`flows6_capacity`]).
 pub const FLOWS_CAPACITY: u32 = 1 << 20;
+
+/// Capacity of the IPv6 flow table `FLOWS` for a flow-table size of `flows` (the IPv4 table
+/// `FLOWS4`): a quarter, at least 1024.
+pub const fn flows6_capacity(flows: u32) -> u32 {
+    if flows / 4 > 1024 { flows / 4 } else { 1024 }
+}
 /// Endpoints announced by signalling or by classified call flows.
 pub const EXPECT_CAPACITY: u32 = 65_536;
 /// First fragments whose later fragments are still expected.
@@ -53,7 +63,7 @@ pub const LIST6_CAPACITY: u32 = 16_384;
 pub const LIST16_WORDS: u32 = 1024;
 
 /// Bumped whenever a key or value layout changes; a CLI refuses maps of another layout.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 /// "VOIP" in ASCII.
 pub const META_MAGIC: u32 = 0x564F_4950;
 /// Interfaces one instance records in its metadata.

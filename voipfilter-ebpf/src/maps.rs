@@ -11,7 +11,7 @@ use voipfilter_common::{
     app::MAX_APPS,
     classify::Verdict,
     engine::{Found, Tables},
-    flow::{Config, EndpointKey, Flow, FlowKey, FragKey, TCP_CALLS_SLOTS, TcpSlot, tcp_slot},
+    flow::{Config, EndpointKey, Flow, FlowKey, FlowKey4, FragKey, TCP_CALLS_SLOTS, TcpSlot, tcp_slot},
     lists::{ListEntry, ListTable, Listed, MAX_LISTS, slash16},
     packet::Headers,
     maps::{
@@ -49,8 +49,13 @@ static POLICY: Array<u8> = Array::with_max_entries(MAX_APPS, 0);
 #[map]
 static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
 
+/// IPv6 flows (40-byte key).
 #[map]
 static FLOWS: LruHashMap<FlowKey, Flow> = LruHashMap::with_max_entries(FLOWS_CAPACITY, 0);
+
+/// IPv4 flows, with a 16-byte key: the kernel hashes and compares the key on every lookup.
+#[map]
+static FLOWS4: LruHashMap<FlowKey4, Flow> = LruHashMap::with_max_entries(FLOWS_CAPACITY, 0);
 
 #[map]
 static EXPECT: LruHashMap<EndpointKey, u16> = LruHashMap::with_max_entries(EXPECT_CAPACITY, 0);
@@ -217,15 +222,26 @@ impl Tables for Maps {
 
     #[inline(always)]
     fn flow_update<R, F: FnOnce(&mut Flow) -> R>(&self, key: &FlowKey, f: F) -> Option<R> {
-        let ptr = FLOWS.get_ptr_mut(key)?;
+        let ptr = if key.ipv6 == 0 { FLOWS4.get_ptr_mut(&key.v4()) } else { FLOWS.get_ptr_mut(key) }?;
         // SAFETY: a valid map value; another CPU may update the same flow concurrently, which
         // at worst loses a counter increment or a detector step (never memory safety).
         Some(f(unsafe { &mut *ptr }))
     }
 
     #[inline(always)]
+    fn flow_update_headers<R, F: FnOnce(&mut Flow) -> R>(&self, h: &Headers, f: F) -> Option<R> {
+        let ptr = if h.ipv6 { FLOWS.get_ptr_mut(&FlowKey::new(h).0) } else { FLOWS4.get_ptr_mut(&FlowKey4::new(h)) }?;
+        // SAFETY: as in `flow_update`.
+        Some(f(unsafe { &mut *ptr }))
+    }
+
+    #[inline(always)]
     fn flow_insert(&self, key: &FlowKey, flow: &Flow) {
-        let _ = FLOWS.insert(key, flow, 0);
+        if key.ipv6 == 0 {
+            let _ = FLOWS4.insert(&key.v4(), flow, 0);
+        } else {
+            let _ = FLOWS.insert(key, flow, 0);
+        }
     }
 
     #[inline(always)]

@@ -33,7 +33,10 @@ use aya::{
     programs::{TestRun, TestRunOptions, Xdp},
 };
 use voipfilter::load::{Filter, LoadOptions, OBJECT};
-use voipfilter_common::{maps::FLOWS, user::frame::Frame};
+use voipfilter_common::{
+    maps::{FLOWS, FLOWS4},
+    user::frame::Frame,
+};
 
 const CLIENT: [u8; 4] = [10, 1, 0, 5];
 const SERVER: [u8; 4] = [198, 51, 100, 7];
@@ -281,6 +284,7 @@ impl References {
         let mut ebpf = EbpfLoader::new()
             .map_max_entries("REF_FLOWS", 1 << 20)
             .map_max_entries(FLOWS, 1)
+            .map_max_entries(FLOWS4, 1)
             .load(OBJECT)
             .context("loading the object")?;
         for name in ["voipfilter_ref_empty", "voipfilter_ref_lookup"] {

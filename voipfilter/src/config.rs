@@ -7,8 +7,8 @@
 //! media = "monitor"
 //! sip = "pass"
 //!
-//! # Flow-table size (entries, LRU) and packets inspected per flow before it is declared
-//! # not a call. Defaults: 1048576 and 12.
+//! # Flow-table size (entries, LRU: IPv4 flows; IPv6 flows get a quarter) and packets
+//! # inspected per flow before it is declared not a call. Defaults: 1048576 and 12.
 //! flows = 1048576
 //! inspect_limit = 12
 //!
@@ -61,7 +61,8 @@ use crate::{
 pub struct Settings {
     pub rules: RuleList,
     pub policy: Policy,
-    /// Flow-table entries.
+    /// Flow-table entries: the capacity of `FLOWS4` (IPv4); `FLOWS` (IPv6) gets
+    /// `maps::flows6_capacity` of it (a quarter).
     pub flows: u32,
     pub inspect_limit: u32,
     /// The app prefix lists, at most one per app.

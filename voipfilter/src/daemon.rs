@@ -82,9 +82,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let mut maps = filter.maps()?;
     let (n_ports, n_prefixes) = maps.install(&settings)?;
     log::info!(
-        "installed the policy, {n_ports} port rules and {n_prefixes} prefix rules{}; flow table: {} entries",
+        "installed the policy, {n_ports} port rules and {n_prefixes} prefix rules{}; flow tables: {} IPv4 and {} IPv6 entries",
         opts.config.as_ref().map(|p| format!(" from {}", p.display())).unwrap_or_else(|| " (built-in default: block every call)".into()),
-        settings.flows
+        settings.flows,
+        voipfilter_common::maps::flows6_capacity(settings.flows)
     );
     log::info!("prefix lists: {}", crate::lists::summary(&settings.lists));
 

@@ -8,7 +8,7 @@ use aya::{
 };
 use voipfilter_common::{
     classify::VerdictRecord,
-    maps::{CONFIG, FLOWS, FLOWS_CAPACITY, JUMP, LIST4, LIST6, LIST16, LISTS, MODE_NATIVE, MODE_SKB, POLICY, PROGRAM, TAIL_PROGRAMS},
+    maps::{CONFIG, FLOWS, FLOWS4, FLOWS_CAPACITY, flows6_capacity, JUMP, LIST4, LIST6, LIST16, LISTS, MODE_NATIVE, MODE_SKB, POLICY, PROGRAM, TAIL_PROGRAMS},
 };
 
 use crate::maps::Maps;
@@ -33,7 +33,8 @@ pub enum Mode {
 pub struct LoadOptions {
     /// Prepend a [`VerdictRecord`] to each frame (replay and tests only).
     pub report_verdict: bool,
-    /// Flow-table entries (default [`FLOWS_CAPACITY`]).
+    /// Flow-table entries (default [`FLOWS_CAPACITY`]): the capacity of `FLOWS4` (IPv4 flows);
+    /// `FLOWS` (IPv6 flows) gets a quarter ([`flows6_capacity`]).
     pub flows: Option<u32>,
 }
 
@@ -82,7 +83,8 @@ impl Filter {
         let report: u8 = opts.report_verdict.into();
         let mut ebpf = EbpfLoader::new()
             .override_global(VerdictRecord::GLOBAL, &report, true)
-            .map_max_entries(FLOWS, opts.flows.unwrap_or(FLOWS_CAPACITY))
+            .map_max_entries(FLOWS4, opts.flows.unwrap_or(FLOWS_CAPACITY))
+            .map_max_entries(FLOWS, flows6_capacity(opts.flows.unwrap_or(FLOWS_CAPACITY)))
             .load(OBJECT)
             .context("loading the voipfilter object into the kernel")?;
         let prog: &mut Xdp = ebpf

@@ -11,7 +11,7 @@ use aya::{
 use voipfilter_common::{
     Action, App, Reason,
     app::MAX_APPS,
-    flow::{CONFIG_LISTS4, CONFIG_LISTS6, CONFIG_PORT_RULES, CONFIG_PREFIX4_RULES, CONFIG_PREFIX6_RULES, Config, Flow, FlowKey},
+    flow::{CONFIG_LISTS4, CONFIG_LISTS6, CONFIG_PORT_RULES, CONFIG_PREFIX4_RULES, CONFIG_PREFIX6_RULES, Config, Flow, FlowKey, FlowKey4},
     maps::{self as names, LAYOUT_VERSION, META_MAGIC, Meta},
     reason::NUM_REASONS,
     rules::{PortKey, Rule},
@@ -35,7 +35,10 @@ pub struct Maps {
     pub meta: Array<MapData, Meta>,
     pub policy: Array<MapData, u8>,
     pub config: Array<MapData, Config>,
+    /// IPv6 flows (`FLOWS`).
     pub flows: HashMap<MapData, FlowKey, Flow>,
+    /// IPv4 flows (`FLOWS4`, 16-byte keys).
+    pub flows4: HashMap<MapData, FlowKey4, Flow>,
     /// The app prefix lists (`LIST4`, `LIST6`, `LISTS`).
     pub lists: ListMaps<MapData>,
 }
@@ -136,6 +139,7 @@ impl Maps {
             policy: typed!(names::POLICY),
             config: typed!(names::CONFIG),
             flows: typed!(names::FLOWS),
+            flows4: typed!(names::FLOWS4),
             lists: ListMaps { v4: typed!(names::LIST4), v6: typed!(names::LIST6), table: typed!(names::LISTS), v16: typed!(names::LIST16) },
         })
     }
@@ -251,10 +255,15 @@ impl Maps {
         Ok(v)
     }
 
-    /// Up to `limit` entries of the flow table.
+    /// Up to `limit` entries of the flow tables: the IPv4 flows of `FLOWS4` (keys widened to
+    /// [`FlowKey`]s), then the IPv6 flows of `FLOWS`.
     pub fn flows(&self, limit: usize) -> anyhow::Result<Vec<(FlowKey, Flow)>> {
         let mut v = Vec::new();
-        for kv in self.flows.iter().take(limit) {
+        for kv in self.flows4.iter().take(limit) {
+            let (k, f) = kv.context("reading FLOWS4")?;
+            v.push((k.widen(), f));
+        }
+        for kv in self.flows.iter().take(limit - v.len()) {
             v.push(kv.context("reading FLOWS")?);
         }
         Ok(v)

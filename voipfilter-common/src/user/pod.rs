@@ -2,7 +2,7 @@
 //! padding (each has a size assertion beside its definition).
 
 use crate::{
-    flow::{Config, EndpointKey, Flow, FlowKey, FragKey, TcpSlot},
+    flow::{Config, EndpointKey, Flow, FlowKey, FlowKey4, FragKey, TcpSlot},
     lists::{ListEntry, ListTable},
     rtp_state::RtpState,
     maps::Meta,
@@ -21,6 +21,8 @@ unsafe impl aya::Pod for Counter {}
 unsafe impl aya::Pod for Meta {}
 // SAFETY: as above.
 unsafe impl aya::Pod for FlowKey {}
+// SAFETY: as above.
+unsafe impl aya::Pod for FlowKey4 {}
 // SAFETY: as above.
 unsafe impl aya::Pod for Flow {}
 // SAFETY: as above.

@@ -2,7 +2,8 @@
 //! leak verdicts into the next while the program and its maps are reused.
 //!
 //! Which maps are state:
-//! - the flow table `FLOWS` (an LRU hash map), which [`Maps`] holds as `maps.flows`;
+//! - the flow tables `FLOWS4` (IPv4) and `FLOWS` (IPv6), LRU hash maps that [`Maps`] holds as
+//!   `maps.flows4` and `maps.flows`;
 //! - every hash map (plain, LRU, per-CPU) of the object that [`Maps`] did not take: `EXPECT`
 //!   (endpoints announced by signalling or decided flows) and `FRAGS` (first-fragment
 //!   verdicts);
@@ -23,8 +24,8 @@ use aya::{
     maps::{Map, MapData},
 };
 use voipfilter_common::{
-    flow::{FlowKey, TcpSlot},
-    maps::{FLOWS, TCP_CALLS},
+    flow::{Flow, TcpSlot},
+    maps::{FLOWS, FLOWS4, TCP_CALLS},
 };
 
 use crate::maps::Maps;
@@ -121,22 +122,28 @@ fn clear_tcp_calls(map: &MapData, slots: &std::collections::BTreeSet<u32>) -> an
     Ok(keys.len() as u64)
 }
 
-/// Empties the flow table held by `maps`, the state hash maps left in `ebpf`, and the given
+/// Empties a flow table: keys first (deleting while walking the keys would restart the walk),
+/// then deletes. Returns the entries deleted.
+fn clear_flows<K: aya::Pod>(map: &mut aya::maps::HashMap<MapData, K, Flow>, name: &str) -> anyhow::Result<u64> {
+    let keys: Vec<K> = map.keys().collect::<Result<_, _>>().with_context(|| format!("listing the keys of map {name}"))?;
+    for k in &keys {
+        match map.remove(k) {
+            Ok(()) => {}
+            Err(aya::maps::MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => return Err(e).with_context(|| format!("deleting from map {name}")),
+        }
+    }
+    anyhow::ensure!(map.keys().next().is_none(), "map {name} did not empty");
+    Ok(keys.len() as u64)
+}
+
+/// Empties the flow tables held by `maps`, the state hash maps left in `ebpf`, and the given
 /// slots of `TCP_CALLS` (those of the TCP connections replayed since the last reset); returns
 /// (map name, entries deleted or zeroed) per map.
 pub fn reset(ebpf: &mut Ebpf, maps: &mut Maps, tcp_slots: &std::collections::BTreeSet<u32>) -> anyhow::Result<Vec<(String, u64)>> {
     let mut done = Vec::new();
-    // FLOWS: keys first (deleting while walking the keys would restart the walk), then deletes.
-    let keys: Vec<FlowKey> = maps.flows.keys().collect::<Result<_, _>>().context("listing the keys of map FLOWS")?;
-    for k in &keys {
-        match maps.flows.remove(k) {
-            Ok(()) => {}
-            Err(aya::maps::MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => {}
-            Err(e) => return Err(e).context("deleting from map FLOWS"),
-        }
-    }
-    anyhow::ensure!(maps.flows.keys().next().is_none(), "map FLOWS did not empty");
-    done.push((FLOWS.to_string(), keys.len() as u64));
+    done.push((FLOWS4.to_string(), clear_flows(&mut maps.flows4, FLOWS4)?));
+    done.push((FLOWS.to_string(), clear_flows(&mut maps.flows, FLOWS)?));
     for (name, map) in ebpf.maps_mut() {
         let n = match map {
             Map::HashMap(d) | Map::LruHashMap(d) | Map::PerCpuHashMap(d) | Map::PerCpuLruHashMap(d) => clear(name, d)?,
