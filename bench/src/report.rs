@@ -282,7 +282,7 @@ impl Report {
             Some(Ok(c)) => c,
         };
         let _ = writeln!(o, "| operation | time |\n|---|---|");
-        let _ = writeln!(o, "| load the six programs (verifier included) and set defaults | {} ms |", s(&c.load_ms).show(0));
+        let _ = writeln!(o, "| load the seven programs (verifier included) and set defaults | {} ms |", s(&c.load_ms).show(0));
         let _ = writeln!(o, "| install 100,000 IPv4 prefix rules (`Maps::install`) | {} ms |", s(&c.install_100k_prefix_ms).show(0));
         let _ = writeln!(o, "| add a drop rule on an established flow's port, then the next packet (effective: {}) | {} µs |", c.rule_change_effective, s(&c.rule_change_us).show(0));
         let _ = writeln!(o, "| set SIP's policy to pass on a SIP flow already dropped, then the next packet (effective: {}) | {} µs |", c.policy_change_effective, s(&c.policy_change_us).show(0));

@@ -258,7 +258,7 @@ pub fn control(runs: usize) -> anyhow::Result<ControlResult> {
         r.rule_change_us.push(t.elapsed().as_secs_f64() * 1e6);
         r.rule_change_effective &= before == 2 && after == 1;
         // A policy change: SIP to pass, on a SIP flow already decided (dropped).
-        let sip = classes().into_iter().find(|c| c.name == "SIP on an established flow").ok_or_else(|| anyhow::anyhow!("no SIP class"))?;
+        let sip = classes().into_iter().find(|c| c.name.starts_with("SIP on an established flow")).ok_or_else(|| anyhow::anyhow!("no SIP class"))?;
         for w in &sip.warm {
             f.run(w)?;
         }
