@@ -186,11 +186,12 @@ fn may_carry_sdp<B: Bytes + ?Sized>(pl: &Payload<'_, B>) -> bool {
 
 /// Whether a TCP segment without a known call verdict could start a call protocol: a
 /// payload whose first byte fits STUN/short RFC 4571 frames/TPKT (0-3), SIP text (a letter),
-/// anything on the SCCP port, or an RFC 4571 frame of any length covering the segment.
+/// TeamSpeak's TCP prefix (0xF4), anything on the SCCP port, or an RFC 4571 frame of any length
+/// covering the segment.
 #[inline(always)]
 fn tcp_candidate<B: Bytes + ?Sized>(pl: &Payload<'_, B>, h: &Headers) -> bool {
     let Some(b0) = first_byte(pl) else { return false };
-    b0 < 4 || (b0 | 0x20).is_ascii_lowercase() || h.sport == 2000 || h.dport == 2000 || framed(pl)
+    b0 < 4 || (b0 | 0x20).is_ascii_lowercase() || h.sport == 2000 || h.dport == 2000 || b0 == 0xF4 || framed(pl)
 }
 
 /// The segment is exactly one RFC 4571 frame (2-byte length, then that many bytes): how RTP
@@ -275,6 +276,9 @@ pub fn stateless_binary<B: Bytes + ?Sized, T: Tables>(p: &B, h: &Headers, t: &T)
         }
         if app == 0 && detect::sccp::detect(&pl, h.sport, h.dport) {
             app = App::Sccp as u16;
+        }
+        if app == 0 && b0 == 0xF4 && detect::teamspeak::tcp(&pl) {
+            app = App::TeamSpeak as u16;
         }
         app
     } else if text {
@@ -862,6 +866,17 @@ mod tests {
         assert_eq!(run(&t, &ka).app, App::Sip as u16);
         let (key, _) = FlowKey::new(&packet::parse(&ka[..]).unwrap());
         assert_eq!(t.flows.borrow()[&key].packets, 3, "every packet counted once");
+    }
+
+    #[test]
+    fn teamspeak_tcp_is_recognised() {
+        let t = HostTables::new();
+        let f = Frame::tcp4(CLIENT, 40100, SERVER, 51234, 0x18, &[0xF4, 0xBE, 0x03, 0x00, 1, 2, 3, 4]).build();
+        assert_eq!(run(&t, &f).app, App::TeamSpeak as u16);
+        let ack = Frame::tcp4(SERVER, 51234, CLIENT, 40100, 0x10, b"").build();
+        assert_eq!(run(&t, &ack).app, App::TeamSpeak as u16, "the rest of the connection");
+        let other = Frame::tcp4(CLIENT, 40101, SERVER, 51234, 0x18, &[0xF4, 0xBE, 0x09, 0x00]).build();
+        assert_eq!(run(&t, &other).action, Action::Pass);
     }
 
     #[test]

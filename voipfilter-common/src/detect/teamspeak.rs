@@ -12,6 +12,10 @@
 //!   `p[0] == 0x01` and `p[3]` 1 or 2 (`teamspeak.c:61-93`). nDPI decides on the third such
 //!   packet of a flow; so does the tracker.
 //!
+//! * [`tcp`], one segment: the TCP prefixes `f4 be 03 00`, `f4 be 02 00` and `f4 be 01 00`
+//!   (`teamspeak.c:48-57`: the TeamSpeak 2 era's TCP query/file-transfer framing, still
+//!   matched by nDPI), on a segment of at least 4 bytes.
+//!
 //! No ports: 9987 (voice), 2010/2011 (accounting) are not used, as in nDPI.
 //!
 //! `teamspeak3.pcap`: 10.0.0.1:53187 -> 10.0.0.2:9987 opens with a 34-byte `TS3INIT1` packet
@@ -33,6 +37,12 @@ pub fn init1<B: Bytes + ?Sized>(pl: &B) -> bool {
     }
     let Some(m) = pl.array::<8>(0) else { return false };
     u32::from_be_bytes([m[0], m[1], m[2], m[3]]) == tag4(b"TS3I") && u32::from_be_bytes([m[4], m[5], m[6], m[7]]) == tag4(b"NIT1")
+}
+
+/// Whether a TCP segment starts with one of TeamSpeak's TCP prefixes (`f4 be 0{1,2,3} 00`).
+#[inline(always)]
+pub fn tcp<B: Bytes + ?Sized>(pl: &B) -> bool {
+    matches!(pl.be32(0), Some(w) if w == 0xF4BE_0300 || w == 0xF4BE_0200 || w == 0xF4BE_0100)
 }
 
 /// Whether a UDP payload has the shape of a licence-exchange packet (one of the three the
@@ -93,17 +103,29 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn tcp_prefixes() {
+        for v in [1u8, 2, 3] {
+            let p = [0xF4, 0xBE, v, 0x00, 0x12, 0x34];
+            assert!(tcp(&p[..]), "f4 be {v:02x} 00");
+        }
+        assert!(!tcp(&[0xF4, 0xBE, 0x04, 0x00][..]));
+        assert!(!tcp(&[0xF4, 0xBE, 0x03, 0x01][..]));
+        assert!(!tcp(&[0xF4, 0xBE, 0x03][..]), "too short");
+    }
+
+    #[test]
     fn other_protocols() {
         for (name, p) in neighbours() {
             assert!(!init1(&p[..]), "{name}");
             assert!(!licence(&p[..]), "{name}");
+            assert!(!tcp(&p[..]), "{name}");
         }
     }
 
     #[test]
     fn random_bytes_never_panic() {
         crate::detect::apps::tests::fuzz(|p| {
-            let _ = (init1(p), licence(p));
+            let _ = (init1(p), licence(p), tcp(p));
         });
     }
 }
