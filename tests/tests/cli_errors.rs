@@ -211,3 +211,32 @@ fn bad_rules_and_a_second_instance_are_refused_by_a_running_one() {
     let stopped = daemon.stop();
     assert!(stopped.status.success(), "{}", stopped.log);
 }
+
+/// `voipfilter bench` times the real programs on this machine (no interface, no instance):
+/// every class gets a figure, with the references measured in the same run.
+#[test]
+fn bench_measures_every_class() {
+    let pin_dir = fresh_pin_dir();
+    let out = CliOutput::run(cli::command(&pin_dir, &["bench", "--repeat", "2000", "--rounds", "1"])).ok();
+    for class in [
+        "empty XDP program",
+        "parse + 1M LRU lookup",
+        "TCP ACK",
+        "DNS query",
+        "established non-call UDP flow",
+        "decided SIP flow",
+        "new UDP flow, not a call",
+        "new UDP flow, SIP INVITE",
+    ] {
+        let line = out.stdout.lines().find(|l| l.contains(class)).unwrap_or_else(|| panic!("no line for {class}:\n{}", out.stdout));
+        let ns: f64 = line[line.find(class).unwrap() + class.len()..]
+            .split_whitespace()
+            .find_map(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("no figure in {line:?}"));
+        assert!(ns > 0.0 && ns < 1e6, "{class}: {ns} ns");
+    }
+    // The verdicts are the engine's: the SIP flow is dropped, the rest passes.
+    assert!(out.stdout.lines().any(|l| l.contains("decided SIP flow") && l.ends_with("drop")), "{}", out.stdout);
+    CliOutput::run(cli::command(&pin_dir, &["bench", "--repeat", "0"])).fails_with(&["at least 1"]);
+    assert_gone(&pin_dir);
+}

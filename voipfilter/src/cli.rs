@@ -75,6 +75,19 @@ pub enum Command {
         #[arg(short = 'n', long, default_value_t = 100)]
         limit: usize,
     },
+    /// Measure the per-packet cost of the XDP programs on this machine (BPF_PROG_TEST_RUN, no
+    /// interface touched): ns per packet for TCP, TLS, DNS, established and new UDP flows and
+    /// dropped SIP, next to an empty program and a parse+lookup reference measured in the same
+    /// run. Needs root (or CAP_BPF). `cargo xtask bench` in the source tree is the full
+    /// benchmark (live throughput, xdp-filter/nftables/ndpiReader, scaling, a report).
+    Bench {
+        /// Runs of each frame per round.
+        #[arg(long, default_value_t = crate::perf::DEFAULT_REPEAT)]
+        repeat: u32,
+        /// Rounds per class; the lowest figure is shown (load on the machine only adds time).
+        #[arg(long, default_value_t = crate::perf::DEFAULT_ROUNDS)]
+        rounds: usize,
+    },
     /// List the app names that rules and counters use.
     Apps {
         /// JSON output.
@@ -248,6 +261,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Lists { command } => crate::lists::cli(&dir, command),
         Command::Policy { command } => policy(&dir, command),
         Command::Flows { json, limit } => flows(&dir, json, limit),
+        Command::Bench { repeat, rounds } => crate::perf::run(repeat, rounds),
         Command::Apps { json } => {
             apps(json);
             Ok(())

@@ -9,6 +9,7 @@ pub mod fmt;
 pub mod lists;
 pub mod load;
 pub mod maps;
+pub mod perf;
 pub mod policy;
 pub mod replay;
 pub mod rulespec;
