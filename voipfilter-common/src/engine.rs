@@ -119,14 +119,14 @@ pub fn fast<B: Bytes + ?Sized, T: Tables>(p: &B, t: &T, h: &Headers) -> Fast {
             } else {
                 let len = p.len() as u64;
                 let limit = cfg.inspect_limit;
-                t.flow_update_headers(h, |f| established(f, len, limit, || may_carry_sdp(&pl))).flatten()
+                t.flow_update_headers(h, |f| established(f, len, limit, || detect::sip::may_start_sdp_message(&pl))).flatten()
             }
         }
         proto::TCP => {
             match t.tcp_get(h) {
                 // SIP messages of a known SIP connection still go to the detectors for their
                 // SDP (see `established`); everything else of the connection is decided here.
-                Some(app) if app == App::Sip as u16 && may_carry_sdp(&pl) => None,
+                Some(app) if app == App::Sip as u16 && detect::sip::may_start_sdp_message(&pl) => None,
                 Some(app) => Some(app),
                 None if tcp_candidate(&pl, h) => None,
                 None => Some(0),
@@ -171,19 +171,6 @@ fn established<F: FnOnce() -> bool>(f: &mut Flow, len: u64, limit: u32, sdp: F) 
     None
 }
 
-/// Whether a payload of a known SIP flow may be a message carrying an SDP offer or answer
-/// (RFC 3261/3262/3311: INVITE, ACK, PRACK, UPDATE and responses): those go to the detectors
-/// again; BYE, OPTIONS, REGISTER, NOTIFY, keep-alives and the like stay on the fast path.
-#[inline(always)]
-fn may_carry_sdp<B: Bytes + ?Sized>(pl: &Payload<'_, B>) -> bool {
-    match pl.be32(0) {
-        Some(w) => {
-            w == detect::tag4(b"INVI") || w == detect::tag4(b"SIP/") || w == detect::tag4(b"ACK ") || w == detect::tag4(b"UPDA") || w == detect::tag4(b"PRAC")
-        }
-        None => false,
-    }
-}
-
 /// Whether a TCP segment without a known call verdict could start a call protocol: a
 /// payload whose first byte fits STUN/short RFC 4571 frames/TPKT (0-3), SIP text (a letter),
 /// TeamSpeak's TCP prefix (0xF4), anything on the SCCP port, or an RFC 4571 frame of any length
@@ -191,14 +178,7 @@ fn may_carry_sdp<B: Bytes + ?Sized>(pl: &Payload<'_, B>) -> bool {
 #[inline(always)]
 fn tcp_candidate<B: Bytes + ?Sized>(pl: &Payload<'_, B>, h: &Headers) -> bool {
     let Some(b0) = first_byte(pl) else { return false };
-    b0 < 4 || (b0 | 0x20).is_ascii_lowercase() || h.sport == 2000 || h.dport == 2000 || b0 == 0xF4 || framed(pl)
-}
-
-/// The segment is exactly one RFC 4571 frame (2-byte length, then that many bytes): how RTP
-/// and RTCP travel over TCP. Frames of 1 KiB and more start with a length byte above 3.
-#[inline(always)]
-fn framed<B: Bytes + ?Sized>(pl: &Payload<'_, B>) -> bool {
-    matches!(pl.be16(0), Some(n) if n as usize + 2 == pl.len())
+    b0 < 4 || (b0 | 0x20).is_ascii_lowercase() || h.sport == 2000 || h.dport == 2000 || b0 == 0xF4 || detect::rtp::rfc4571_frame(pl)
 }
 
 // SDP expectations on (both in the kernel and in the host model). Switch kept so that SDP can be
@@ -271,7 +251,7 @@ pub fn stateless_binary<B: Bytes + ?Sized, T: Tables>(p: &B, h: &Headers, t: &T)
     let text = (0x21..0x80).contains(&b0);
     let app = if tcp {
         let mut app = 0;
-        if b0 < 4 || framed(&pl) {
+        if b0 < 4 || detect::rtp::rfc4571_frame(&pl) {
             app = binary_tcp(&pl);
         }
         if app == 0 && detect::sccp::detect(&pl, h.sport, h.dport) {

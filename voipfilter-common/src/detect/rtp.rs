@@ -176,16 +176,20 @@ pub fn compound_rtcp<B: Bytes + ?Sized>(pl: &B) -> bool {
     false
 }
 
-/// The RTP or RTCP header of a TCP payload framed as in RFC 4571 (2-byte length that covers
-/// exactly the rest of the segment).
+/// Whether a TCP payload is exactly one RFC 4571 frame: a 2-byte length that covers exactly
+/// the rest of the segment (how RTP and RTCP travel over TCP).
+#[inline(always)]
+pub fn rfc4571_frame<B: Bytes + ?Sized>(pl: &B) -> bool {
+    matches!(pl.be16(0), Some(n) if n as usize + 2 == pl.len())
+}
+
+/// The RTP or RTCP header of a TCP payload framed as in RFC 4571 ([`rfc4571_frame`]).
 #[inline(always)]
 pub fn header_tcp<B: Bytes + ?Sized>(pl: &B) -> Option<RtpHeader> {
-    let flen = pl.be16(0)? as usize;
-    let len = pl.len();
-    if flen + 2 != len {
+    if !rfc4571_frame(pl) {
         return None;
     }
-    header(&Payload::new(pl, 2, len))
+    header(&Payload::new(pl, 2, pl.len()))
 }
 
 /// UDP port pairs on which RTP is never looked for (the engine applies this before calling
