@@ -6,12 +6,14 @@
 //! the same flow.
 //!
 //! Kernel layout: two LPM tries (`LIST4`, `LIST6`) map a prefix to a [`ListEntry`] (bit sets of
-//! list slots), and the one-slot array `LISTS` holds the [`ListTable`]: per slot, the app, the
-//! scope and a short version text. User space computes `covering` so that the longest match
-//! alone answers "which lists contain this address" (an LPM trie returns one entry).
+//! list slots and their resolved answer), `LIST16` has a bit per IPv4 /16 holding a listed
+//! prefix, and the one-slot array `LISTS` holds the [`ListTable`]: per slot, the app, the scope
+//! and a short version text. User space computes `covering` so that the longest match alone
+//! answers "which lists contain this address" (an LPM trie returns one entry), and from it the
+//! entry's answer ([`ListEntry::resolve`]).
 //!
-//! The engine looks the lists up once per UDP flow, on its first packet
-//! ([`ListTable::lookup`]).
+//! The engine looks the lists up once per UDP flow, on its first packet: one entry per address
+//! ([`ListEntry::listed`]) and at most one port-scoped slot ([`ListInfo::listed`]).
 
 /// List slots (bits of [`ListEntry`]).
 pub const MAX_LISTS: usize = 32;
@@ -179,10 +181,11 @@ impl ListInfo {
     }
 }
 
+#[cfg(test)]
 impl ListTable {
     /// The lists in `mask` (a `covering` set, or the union of both addresses' sets) that apply
-    /// to a UDP flow with these ports; the lowest slot wins within each scope.
-    #[inline(always)]
+    /// to a UDP flow with these ports; the lowest slot wins within each scope. The walk over
+    /// every slot that resolved entries replace in the kernel: the tests' reference.
     pub fn lookup(&self, mask: u32, sport: u16, dport: u16) -> Listed {
         let mut out = Listed::default();
         let mut i = 0;

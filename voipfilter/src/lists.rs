@@ -264,9 +264,10 @@ impl<T: BorrowMut<MapData>> ListMaps<T> {
         let cur = self.read()?;
         let mut c = Change::default();
         // The bitmap only lets lookups through: first the bits of both, at the end the new ones.
+        // (The kernel's words are those of the entries just read: `replace` is their only writer.)
         let (old16, new16) = (cur.slash16(), new.slash16());
         let both: Vec<u64> = old16.iter().zip(&new16).map(|(a, b)| a | b).collect();
-        self.write16(&both)?;
+        self.write16(&old16, &both)?;
         write_entries(&mut self.v4, &cur.v4, &new.v4, "LIST4", LIST4_CAPACITY, &mut c)?;
         write_entries(&mut self.v6, &cur.v6, &new.v6, "LIST6", LIST6_CAPACITY, &mut c)?;
         if cur.table != new.table {
@@ -277,16 +278,16 @@ impl<T: BorrowMut<MapData>> ListMaps<T> {
         remove_entries(&mut self.v4, &cur.v4, &new.v4, "LIST4", &mut c)?;
         remove_entries(&mut self.v6, &cur.v6, &new.v6, "LIST6", &mut c)?;
         set_list_flags(config, flags_of(new))?;
-        self.write16(&new16)?;
+        self.write16(&both, &new16)?;
         Ok(c)
     }
 
-    /// Writes the words of `LIST16` that differ from `want`.
-    fn write16(&mut self, want: &[u64]) -> anyhow::Result<()> {
-        for (i, w) in want.iter().enumerate() {
-            let i = i as u32;
-            if self.v16.get(&i, 0).context("reading LIST16")? != *w {
-                self.v16.set(i, w, 0).context("writing LIST16")?;
+    /// Rewrites the words of `LIST16` that go from `from` (what it holds) to something else in
+    /// `want`: one syscall per changed word, none to read.
+    fn write16(&mut self, from: &[u64], want: &[u64]) -> anyhow::Result<()> {
+        for (i, (old, w)) in from.iter().zip(want).enumerate() {
+            if old != w {
+                self.v16.set(i as u32, w, 0).context("writing LIST16")?;
             }
         }
         Ok(())
