@@ -34,6 +34,10 @@ struct Args {
     /// Sections to run, comma-separated: cost, live, corpus, scaling, control.
     #[arg(long, default_value = "cost,live,corpus,scaling,control", value_delimiter = ',')]
     only: Vec<String>,
+    /// Cost section: only the classes whose name contains one of these (comma-separated),
+    /// e.g. `--classes "new,TCP"` for a quick look while profiling.
+    #[arg(long, value_delimiter = ',')]
+    classes: Vec<String>,
     /// Report file name (default `<date>-<host>.md`).
     #[arg(long)]
     name: Option<String>,
@@ -73,7 +77,7 @@ fn run(a: &Args) -> anyhow::Result<()> {
         rep.cost = Some((|| {
             let mut f = classes::load_filter()?;
             let mut b = objects::Baselines::load()?;
-            classes::run(&mut f, &mut b, runs, repeat, new_repeat)
+            classes::run(&mut f, &mut b, runs, repeat, new_repeat, &a.classes)
         })()
         .map_err(err));
     }

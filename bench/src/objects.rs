@@ -13,9 +13,10 @@ pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), 
 pub const PASS: &str = "bench_pass";
 pub const DROP: &str = "bench_drop";
 pub const REF: &str = "bench_ref";
+pub const REF_NEW: &str = "bench_ref_new";
 pub const NEWFLOW: &str = "bench_newflow";
 pub const GEN: &str = "bench_gen";
-const ALL: [&str; 5] = [PASS, DROP, REF, NEWFLOW, GEN];
+const ALL: [&str; 6] = [PASS, DROP, REF, REF_NEW, NEWFLOW, GEN];
 
 /// CONF slots (bench/ebpf/src/main.rs).
 pub const CONF_STAMP: u32 = 0;
