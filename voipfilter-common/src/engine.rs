@@ -24,9 +24,9 @@ use crate::{
     lists::{ListEntry, Listed},
     flow::{
         Config, CONFIG_LISTS4, CONFIG_LISTS6, CONFIG_PORT_RULES, CONFIG_PREFIX4_RULES, CONFIG_PREFIX6_RULES, Flow, FlowKey,
-        FlowState, FragKey, HINT_STUN, udp_untracked,
+        FlowKey4, FlowState, FragKey, HINT_STUN, udp_untracked,
     },
-    packet::{self, Frag, Headers, proto},
+    packet::{self, Frag, GTPU_PORT, Headers, Plain4, proto},
     rtp_state::{self, RtpVerdict},
     rules::{PortKey, Rule, RuleLookup},
 };
@@ -55,6 +55,20 @@ pub trait Tables: RuleLookup {
     /// the kernel finds the slot with `flow::tcp_slot` and builds the key only to compare it
     /// with a taken slot's.
     fn tcp_get(&self, h: &Headers) -> Option<u16>;
+    /// [`Tables::flow_update`] of an IPv4 flow by its `FLOWS4` key (the express lane).
+    #[inline(always)]
+    fn flow4_update<R, F: FnOnce(&mut Flow) -> R>(&self, key: &FlowKey4, f: F) -> Option<R> {
+        self.flow_update(&key.widen(), f)
+    }
+    /// [`Tables::tcp_get`] of an IPv4 connection by its `FLOWS4`-style key (the express lane;
+    /// the kernel finds the slot from the key and compares the whole key only in a taken slot).
+    #[inline(always)]
+    fn tcp_get4(&self, key: &FlowKey4) -> Option<u16> {
+        let mut h = Headers::zeroed();
+        Plain4 { proto: proto::TCP, tcp_flags: 0, sport: key.port[0], dport: key.port[1], src: key.addr[0], dst: key.addr[1], payload_off: 0, end: 0 }
+            .fill(&mut h);
+        self.tcp_get(&h)
+    }
     fn tcp_insert(&self, key: &FlowKey, app: u16);
     /// The app-list entry of an address's longest matching prefix (IPv4 in the first 4 bytes).
     fn list_entry(&self, addr: &[u8; 16], ipv6: bool) -> Option<ListEntry>;
@@ -77,6 +91,10 @@ pub enum Fast {
 /// Decides what to do with one frame: the fast path, then inspection if needed.
 #[inline(always)]
 pub fn process<B: Bytes + ?Sized, T: Tables>(p: &B, t: &T) -> Verdict {
+    // As the XDP program: the express lane first for plain IPv4 packets.
+    if let Some(v) = packet::plain_v4(p).and_then(|v| express(p, t, &v)) {
+        return v;
+    }
     let mut h = Headers::zeroed();
     if let Err(reason) = packet::parse_into(p, &mut h, true) {
         return Verdict { app: App::Unknown as u16, action: Action::Pass, reason };
@@ -117,26 +135,59 @@ pub fn fast<B: Bytes + ?Sized, T: Tables>(p: &B, t: &T, h: &Headers) -> Fast {
             if untracked(h) {
                 Some(0)
             } else {
-                let len = p.len() as u64;
-                let limit = cfg.inspect_limit;
+                let (len, limit) = (p.len() as u64, cfg.inspect_limit);
                 t.flow_update_headers(h, |f| established(f, len, limit, || detect::sip::may_start_sdp_message(&pl))).flatten()
             }
         }
-        proto::TCP => {
-            match t.tcp_get(h) {
-                // SIP messages of a known SIP connection still go to the detectors for their
-                // SDP (see `established`); everything else of the connection is decided here.
-                Some(app) if app == App::Sip as u16 && detect::sip::may_start_sdp_message(&pl) => None,
-                Some(app) => Some(app),
-                None if tcp_candidate(&pl, h) => None,
-                None => Some(0),
-            }
-        }
+        proto::TCP => tcp_known(t.tcp_get(h), &pl, h.sport, h.dport),
         _ => Some(0),
     };
     match known {
         Some(app) => Fast::Done(verdict(t, app, h.reason)),
         None => Fast::Inspect,
+    }
+}
+
+/// The express lane of plain IPv4 UDP and TCP ([`packet::plain_v4`]): the [`fast`] path's
+/// decisions on headers held in registers, without filling [`Headers`]. `None` hands the
+/// packet to the full path: user rules exist, a GTP-U port, an undecided or unknown UDP flow,
+/// a TCP segment that may start a call, or any taken `TCP_CALLS` slot the full path settles.
+/// Its verdicts are the full path's (host tests compare them on every packet).
+#[inline(always)]
+pub fn express<B: Bytes + ?Sized, T: Tables>(p: &B, t: &T, v: &Plain4) -> Option<Verdict> {
+    let cfg = t.config();
+    if cfg.flags & (CONFIG_PORT_RULES | CONFIG_PREFIX4_RULES) != 0 || v.payload_off > MAX_PAYLOAD_OFF || v.end > MAX_FRAME {
+        return None;
+    }
+    let pl = Payload::new(p, v.payload_off, v.end);
+    let app = if v.proto == proto::UDP {
+        if v.sport == GTPU_PORT || v.dport == GTPU_PORT {
+            return None;
+        }
+        if untracked_to(v.dst[0], false, v.sport, v.dport) {
+            0
+        } else {
+            let (len, limit) = (p.len() as u64, cfg.inspect_limit);
+            let key = FlowKey4::of(v.src, v.sport, v.dst, v.dport, proto::UDP);
+            t.flow4_update(&key, |f| established(f, len, limit, || detect::sip::may_start_sdp_message(&pl)))??
+        }
+    } else {
+        let key = FlowKey4::of(v.src, v.sport, v.dst, v.dport, proto::TCP);
+        tcp_known(t.tcp_get4(&key), &pl, v.sport, v.dport)?
+    };
+    Some(verdict(t, app, Reason::Ok))
+}
+
+/// A TCP segment's app from its connection's `TCP_CALLS` entry, or `None` when the detectors
+/// must see it: SIP messages of a known SIP connection still go to them for their SDP (see
+/// `established`), and so does a segment of an unknown connection that could start a call.
+#[inline(always)]
+fn tcp_known<B: Bytes + ?Sized>(call: Option<u16>, pl: &Payload<'_, B>, sport: u16, dport: u16) -> Option<u16> {
+    match call {
+        Some(app) if app == App::Sip as u16 && detect::sip::may_start_sdp_message(pl) => None,
+        Some(app) => Some(app),
+        None if tcp_candidate(pl, sport, dport) => None,
+        None => Some(0),
     }
 }
 
@@ -147,9 +198,14 @@ pub fn fast<B: Bytes + ?Sized, T: Tables>(p: &B, t: &T, h: &Headers) -> Fast {
 /// the flow table.
 #[inline(always)]
 fn untracked(h: &Headers) -> bool {
-    let d0 = h.dst_words()[0].to_ne_bytes()[0];
-    let group = if h.ipv6 { d0 == 0xFF } else { d0 >= 224 };
-    group || udp_untracked(h.sport, h.dport)
+    untracked_to(h.dst_words()[0].to_ne_bytes()[0], h.ipv6, h.sport, h.dport)
+}
+
+/// [`untracked`] from the destination address's first byte and the ports.
+#[inline(always)]
+fn untracked_to(d0: u8, ipv6: bool, sport: u16, dport: u16) -> bool {
+    let group = if ipv6 { d0 == 0xFF } else { d0 >= 224 };
+    group || udp_untracked(sport, dport)
 }
 
 /// The app of an established UDP flow (counting the packet), or `None` when the packet
@@ -176,9 +232,9 @@ fn established<F: FnOnce() -> bool>(f: &mut Flow, len: u64, limit: u32, sdp: F) 
 /// TeamSpeak's TCP prefix (0xF4), anything on the SCCP port, or an RFC 4571 frame of any length
 /// covering the segment.
 #[inline(always)]
-fn tcp_candidate<B: Bytes + ?Sized>(pl: &Payload<'_, B>, h: &Headers) -> bool {
+fn tcp_candidate<B: Bytes + ?Sized>(pl: &Payload<'_, B>, sport: u16, dport: u16) -> bool {
     let Some(b0) = first_byte(pl) else { return false };
-    b0 < 4 || (b0 | 0x20).is_ascii_lowercase() || h.sport == 2000 || h.dport == 2000 || b0 == 0xF4 || detect::rtp::rfc4571_frame(pl)
+    b0 < 4 || (b0 | 0x20).is_ascii_lowercase() || sport == 2000 || dport == 2000 || b0 == 0xF4 || detect::rtp::rfc4571_frame(pl)
 }
 
 // SDP expectations on (both in the kernel and in the host model). Switch kept so that SDP can be
@@ -694,8 +750,48 @@ mod tests {
     const CLIENT: [u8; 4] = [10, 1, 0, 5];
     const SERVER: [u8; 4] = [198, 51, 100, 7];
 
+    /// `process`, after checking that the express lane, where it decides, decides as the full
+    /// fast path does (every engine test below goes through here).
     fn run(t: &HostTables, f: &[u8]) -> Verdict {
+        // Each on its own copy of the tables (both count the packet in its flow).
+        if let Some(e) = express_of(&t.clone(), f) {
+            let mut h = Headers::zeroed();
+            packet::parse_into(f, &mut h, true).unwrap();
+            assert_eq!(fast(f, &t.clone(), &h), Fast::Done(e), "the express lane and the fast path disagree");
+        }
         process(f, t)
+    }
+
+    fn express_of(t: &HostTables, f: &[u8]) -> Option<Verdict> {
+        packet::plain_v4(f).and_then(|v| express(f, t, &v))
+    }
+
+    #[test]
+    fn the_express_lane_takes_established_flows_and_stateless_tcp() {
+        let t = HostTables::new();
+        // A call: the INVITE and the first media packet need the detectors, later ones do not.
+        let invite = Frame::udp4(CLIENT, 5060, SERVER, 5060, &invite_with_sdp("10.1.0.5", 4000)).build();
+        assert_eq!(express_of(&t, &invite), None);
+        assert_eq!(run(&t, &invite).action, Action::Drop);
+        let bye = Frame::udp4(CLIENT, 5060, SERVER, 5060, b"BYE sip:bob@example.com SIP/2.0\r\nCall-ID: a84b4c76e66710\r\n\r\n").build();
+        assert_eq!(express_of(&t, &bye).map(|v| (v.app, v.action)), Some((App::Sip as u16, Action::Drop)));
+        // A re-INVITE of the decided dialog may announce new media: the full path reads it.
+        assert_eq!(express_of(&t, &invite), None);
+        let media = Frame::udp4(SERVER, 30000, CLIENT, 4000, &rtp(1, 7)).build();
+        assert_eq!(express_of(&t, &media), None);
+        run(&t, &media);
+        assert_eq!(express_of(&t, &Frame::udp4(CLIENT, 4000, SERVER, 30000, &rtp(2, 7)).build()).map(|v| v.action), Some(Action::Drop));
+        // Stateless TCP, DNS and multicast; a TCP segment that could start a call is inspected.
+        let ack = Frame::tcp4(CLIENT, 40000, SERVER, 443, 0x10, b"").build();
+        assert_eq!(express_of(&t, &ack).map(|v| (v.app, v.action)), Some((0, Action::Pass)));
+        assert_eq!(express_of(&t, &Frame::tcp4(CLIENT, 40000, SERVER, 5060, 0x18, b"OPTIONS sip:x SIP/2.0\r\n\r\n").build()), None);
+        assert!(express_of(&t, &Frame::udp4(CLIENT, 40000, SERVER, 53, b"\x12\x34\x01\x00").build()).is_some());
+        assert!(express_of(&t, &Frame::udp4(CLIENT, 40000, [239, 1, 2, 3], 5004, &rtp(1, 9)).build()).is_some());
+        // A GTP-U packet goes to the tunnel parser; user rules to the full path.
+        assert_eq!(express_of(&t, &Frame::udp4(CLIENT, 2152, SERVER, 2152, &[0x30, 0xFF, 0, 0, 0, 0, 0, 1]).build()), None);
+        let mut t = HostTables::new();
+        t.rules.ports.insert(PortKey::new(proto::TCP, 443), Rule::new(App::Custom, Action::Pass));
+        assert_eq!(express_of(&t, &ack), None);
     }
 
     fn v4(a: [u8; 4]) -> [u8; 16] {

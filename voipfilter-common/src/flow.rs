@@ -110,19 +110,45 @@ impl FlowKey4 {
         // The IPv4 address is the low half (in memory) of the first address word.
         let s = u64::from_le(h.src_words()[0]) & 0xffff_ffff;
         let d = u64::from_le(h.dst_words()[0]) & 0xffff_ffff;
-        let src_first = ((s as u32).swap_bytes(), h.sport) <= ((d as u32).swap_bytes(), h.dport);
-        let (a, ap, b, bp) = if src_first { (s, h.sport, d, h.dport) } else { (d, h.dport, s, h.sport) };
-        let w1 = ap as u64 | (bp as u64) << 16 | (h.proto as u64) << 32;
+        Self::from_words(s, h.sport, d, h.dport, h.proto)
+    }
+
+    /// The key of the flow of a packet from `src:sport` to `dst:dport` (addresses as in the
+    /// packet): equal to [`FlowKey4::new`] of its headers.
+    #[inline(always)]
+    pub fn of(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, proto: u8) -> FlowKey4 {
+        Self::from_words(u32::from_le_bytes(src) as u64, sport, u32::from_le_bytes(dst) as u64, dport, proto)
+    }
+
+    /// Both directions share the key: the endpoint that sorts first (address in network order,
+    /// then port) comes first. Addresses as the low halves of little-endian words.
+    #[inline(always)]
+    fn from_words(s: u64, sport: u16, d: u64, dport: u16, proto: u8) -> FlowKey4 {
+        let src_first = ((s as u32).swap_bytes(), sport) <= ((d as u32).swap_bytes(), dport);
+        let (a, ap, b, bp) = if src_first { (s, sport, d, dport) } else { (d, dport, s, sport) };
+        let w1 = ap as u64 | (bp as u64) << 16 | (proto as u64) << 32;
         // SAFETY: two plain words, the key's layout on a little-endian machine (to_le elsewhere).
         unsafe { core::mem::transmute::<[u64; 2], FlowKey4>([u64::to_le(a | b << 32), u64::to_le(w1)]) }
     }
 
+    /// Slot of this TCP connection in `TCP_CALLS`: the same as [`tcp_slot`] of its headers.
+    #[inline(always)]
+    pub fn tcp_slot(&self) -> u32 {
+        let word = |[a, b, c, d]: [u8; 4]| u64::from_ne_bytes([a, b, c, d, 0, 0, 0, 0]);
+        slot_of([word(self.addr[0]), 0], [word(self.addr[1]), 0], self.port[0], self.port[1])
+    }
+
     /// The [`FlowKey`] this key was made from.
+    #[inline(always)]
     pub fn widen(&self) -> FlowKey {
-        let mut addr = [[0u8; 16]; 2];
-        addr[0][..4].copy_from_slice(&self.addr[0]);
-        addr[1][..4].copy_from_slice(&self.addr[1]);
-        FlowKey { addr, port: self.port, proto: self.proto, ipv6: 0, _pad: [0; 2] }
+        // SAFETY: the inverse of `FlowKey::v4`: the addresses go to the low 4 bytes (in memory)
+        // of words 0 and 2, and the second word (ports, protocol, zero family and padding) is
+        // word 4. Plain words, sizes checked by `transmute`.
+        unsafe {
+            let [w0, w1] = core::mem::transmute::<FlowKey4, [u64; 2]>(*self);
+            let w0 = u64::from_le(w0);
+            core::mem::transmute::<[u64; 5], FlowKey>([u64::to_le(w0 & 0xffff_ffff), 0, u64::to_le(w0 >> 32), 0, w1])
+        }
     }
 }
 
@@ -238,30 +264,29 @@ impl FlowKey {
     pub fn tcp_slot(&self) -> u32 {
         // SAFETY: `addr` is the first field of the 8-aligned key, 32 bytes.
         let w = unsafe { core::ptr::read((&raw const self.addr).cast::<[u64; 4]>()) };
-        slot_of(endpoint_hash([w[0], w[1]], self.port[0]).wrapping_add(endpoint_hash([w[2], w[3]], self.port[1])))
+        slot_of([w[0], w[1]], [w[2], w[3]], self.port[0], self.port[1])
     }
 }
 
 /// Slot of a TCP connection in `TCP_CALLS`, from the headers of a packet in either direction,
-/// without building its [`FlowKey`]: a sum of the two endpoints' hashes (so the order of the
-/// endpoints does not matter). Equal to `FlowKey::new(h).0.tcp_slot()`.
+/// without building its [`FlowKey`]. Equal to `FlowKey::new(h).0.tcp_slot()`.
 #[inline(always)]
 pub fn tcp_slot(h: &Headers) -> u32 {
-    slot_of(endpoint_hash(h.src_words(), h.sport).wrapping_add(endpoint_hash(h.dst_words(), h.dport)))
+    slot_of(h.src_words(), h.dst_words(), h.sport, h.dport)
 }
 
-/// One endpoint's part of the slot hash: the address words (in memory order, read as
-/// little-endian so that the BPF target and any host agree) and the port, multiplied and folded.
+/// The slot hash: the two endpoints are combined with sums first, so the order of the endpoints
+/// does not matter, then one multiplicative hash (its top bits depend on every input bit).
+/// Every TCP segment pays for it, so it is kept to one multiplication; a collision only shares
+/// a slot (the key is compared), and the endpoints' words are read in memory order as
+/// little-endian so that the BPF target and any host agree.
 #[inline(always)]
-fn endpoint_hash(w: [u64; 2], port: u16) -> u64 {
-    let x = u64::from_le(w[0]) ^ u64::from_le(w[1]).rotate_left(32) ^ ((port as u64) << 32);
-    let y = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    y ^ (y >> 29)
-}
-
-#[inline(always)]
-fn slot_of(x: u64) -> u32 {
-    ((x.wrapping_mul(0xC2B2_AE3D_27D4_EB4F) >> 32) as u32) & (TCP_CALLS_SLOTS - 1)
+fn slot_of(a: [u64; 2], b: [u64; 2], pa: u16, pb: u16) -> u32 {
+    let lo = u64::from_le(a[0]).wrapping_add(u64::from_le(b[0]));
+    let hi = u64::from_le(a[1]).wrapping_add(u64::from_le(b[1]));
+    let ports = (pa as u64).wrapping_add(pb as u64);
+    let x = lo ^ hi.rotate_left(32) ^ (ports << 40);
+    ((x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 48) as u32) & (TCP_CALLS_SLOTS - 1)
 }
 
 /// The single record of `CONFIG`, written by user space.
@@ -340,6 +365,20 @@ mod tests {
         assert_eq!(k4, FlowKey4 { addr: [[10, 0, 0, 9], [192, 0, 2, 1]], port: [5000, 6000], proto: 17, _pad: [0; 3] });
         assert_eq!(k4.widen(), k);
         assert_eq!((FlowKey4::new(&a), FlowKey4::new(&b)), (k4, k4));
+    }
+
+    #[test]
+    fn v4_keys_match_their_headers() {
+        for (a, ap, b, bp) in [([10, 0, 0, 9], 5000, [10, 0, 0, 1], 6000), ([192, 0, 2, 1], 443, [192, 0, 2, 1], 80), ([1, 2, 3, 4], 9, [1, 2, 3, 4], 9)] {
+            for (proto, frame) in [(17, Frame::udp4(a, ap, b, bp, b"x").build()), (6, Frame::tcp4(a, ap, b, bp, 0x10, b"").build())] {
+                let h = crate::packet::parse(&frame[..]).unwrap();
+                let k = FlowKey4::of(a, ap, b, bp, proto);
+                assert_eq!(k, FlowKey4::new(&h));
+                assert_eq!(k, FlowKey4::of(b, bp, a, ap, proto));
+                assert_eq!(k.widen(), FlowKey::new(&h).0);
+                assert_eq!(k.tcp_slot(), tcp_slot(&h));
+            }
+        }
     }
 
     #[test]

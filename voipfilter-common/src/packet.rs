@@ -396,52 +396,99 @@ fn pptp<B: Bytes + ?Sized>(p: &B, off: usize, flags: u16) -> Option<(usize, u16)
     }
 }
 
+/// The headers of a plain IPv4 packet (see [`plain_v4`]), in registers: the express lane
+/// (`engine::express`) decides most packets from these alone, and [`Plain4::fill`] writes them
+/// into [`Headers`] for the rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plain4 {
+    /// UDP or TCP.
+    pub proto: u8,
+    pub tcp_flags: u8,
+    pub sport: u16,
+    pub dport: u16,
+    /// Addresses as loaded (network byte order in memory).
+    pub src: [u8; 4],
+    pub dst: [u8; 4],
+    /// Start of the L4 payload.
+    pub payload_off: usize,
+    /// End of the IP datagram in the frame.
+    pub end: usize,
+}
+
+impl Plain4 {
+    /// Fills `h` (all zero before) exactly as [`parse_general`] would for this packet.
+    #[inline(always)]
+    pub fn fill(&self, h: &mut Headers) {
+        h.proto = self.proto;
+        h.l3_off = ETH_HLEN;
+        h.l4_off = ETH_HLEN + 20;
+        h.end = self.end;
+        h.set_v4_addrs(self.src, self.dst);
+        h.sport = self.sport;
+        h.dport = self.dport;
+        h.tcp_flags = self.tcp_flags;
+        h.payload_off = self.payload_off;
+    }
+}
+
 /// The common case in one go: untagged Ethernet, IPv4 without options, not a fragment, UDP or
-/// TCP with its whole header inside the datagram. Fills `h` exactly as [`parse_general`]
-/// would and returns true; returns false, leaving `h` untouched, for anything else. Constant
-/// offsets and four loads: the general parser's variable offsets (VLAN tags, IPv4 options)
-/// cost a bounds check and a pointer computation per field.
+/// TCP with its whole header inside the datagram; `None` for anything else. Constant offsets
+/// and five loads: the general parser's variable offsets (VLAN tags, IPv4 options) cost a
+/// bounds check and a pointer computation per field.
 #[inline(always)]
-pub fn parse_plain_v4<B: Bytes + ?Sized>(p: &B, h: &mut Headers) -> bool {
+pub fn plain_v4<B: Bytes + ?Sized>(p: &B) -> Option<Plain4> {
+    const L4: usize = ETH_HLEN + 20;
+    // The farthest bytes first: in the kernel this one bounds check then covers every load
+    // up to it (see the XDP crate's `Packet::load`). Bytes 34..38: the L4 ports.
+    let [s0, s1, d0, d1] = p.array::<4>(L4)?;
     // Bytes 12..20: ethertype, version/IHL, TOS, total length, identification.
-    let Some([e0, e1, vihl, _, t0, t1, _, _]) = p.array::<8>(12) else { return false };
+    let [e0, e1, vihl, _, t0, t1, _, _] = p.array::<8>(12)?;
     // Bytes 20..24: flags/fragment offset, TTL, protocol.
-    let Some([f0, f1, _, proto]) = p.array::<4>(20) else { return false };
+    let [f0, f1, _, proto] = p.array::<4>(20)?;
     // Not a fragment: no more-fragments bit, offset 0 (the flags' other bits do not matter).
     if u16::from_be_bytes([e0, e1]) != ETH_P_IPV4 || vihl != 0x45 || f0 & 0x3F != 0 || f1 != 0 {
-        return false;
+        return None;
     }
     let total = u16::from_be_bytes([t0, t1]) as usize;
     let end = min(ETH_HLEN + total, p.len());
-    const L4: usize = ETH_HLEN + 20;
-    let (hdr, payload_off, flags) = match proto {
+    let (hdr, payload_off, tcp_flags) = match proto {
         proto::UDP => (8, L4 + 8, 0),
-        proto::TCP => match p.array::<2>(L4 + 12) {
-            Some([doff, flags]) => {
-                let hlen = ((doff >> 4) as usize) * 4;
-                (20, L4 + if hlen < 20 { 20 } else { hlen }, flags)
-            }
-            None => return false,
-        },
-        _ => return false,
+        proto::TCP => {
+            let [doff, flags] = p.array::<2>(L4 + 12)?;
+            let hlen = ((doff >> 4) as usize) * 4;
+            (20, L4 + if hlen < 20 { 20 } else { hlen }, flags)
+        }
+        _ => return None,
     };
     if L4 + hdr > end {
-        return false;
+        return None;
     }
-    // Bytes 26..38: addresses, ports.
-    let (Some(src), Some(dst), Some([s0, s1, d0, d1])) = (p.array::<4>(26), p.array::<4>(30), p.array::<4>(L4)) else {
-        return false;
-    };
-    h.proto = proto;
-    h.l3_off = ETH_HLEN;
-    h.l4_off = L4;
-    h.end = end;
-    h.set_v4_addrs(src, dst);
-    h.sport = u16::from_be_bytes([s0, s1]);
-    h.dport = u16::from_be_bytes([d0, d1]);
-    h.tcp_flags = flags;
-    h.payload_off = payload_off;
-    true
+    // Bytes 26..34: addresses.
+    let src = p.array::<4>(26)?;
+    let dst = p.array::<4>(30)?;
+    Some(Plain4 {
+        proto,
+        tcp_flags,
+        sport: u16::from_be_bytes([s0, s1]),
+        dport: u16::from_be_bytes([d0, d1]),
+        src,
+        dst,
+        payload_off,
+        end,
+    })
+}
+
+/// [`plain_v4`] into `h` (all zero before): true when it took the packet, false (and `h`
+/// untouched) otherwise.
+#[inline(always)]
+pub fn parse_plain_v4<B: Bytes + ?Sized>(p: &B, h: &mut Headers) -> bool {
+    match plain_v4(p) {
+        Some(v) => {
+            v.fill(h);
+            true
+        }
+        None => false,
+    }
 }
 
 /// Any frame the plain IPv4 path does not take (VLAN tags, IPv6, IPv4 options, fragments,

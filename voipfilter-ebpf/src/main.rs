@@ -40,15 +40,24 @@ pub fn voipfilter(ctx: XdpContext) -> u32 {
     // Parsed on the stack (the verifier keeps the bounds of stack values, not of map memory),
     // zeroed in place (see `zero_in_place`).
     let mut h = core::mem::MaybeUninit::<Headers>::uninit();
-    let h = zero_in_place(&mut h);
-    // The plain IPv4 path first, and the fast path compiled separately for it: LLVM then
-    // knows its constant offsets and flags (no VLAN, IPv4, not a fragment, ports read).
-    let verdict = if packet::parse_plain_v4(&pkt, h) {
-        after_parse(&ctx, &pkt, h, packet::is_tunnel(h))
-    } else {
-        match packet::parse_into_general(&pkt, h, false) {
-            Err(reason) => Verdict { app: App::Unknown as u16, action: Action::Pass, reason },
-            Ok(tunnel) => after_parse(&ctx, &pkt, h, tunnel),
+    // The plain IPv4 path first: the express lane decides most of it from headers held in
+    // registers; the rest takes the fast path compiled separately for it (LLVM then knows its
+    // constant offsets and flags: no VLAN, IPv4, not a fragment, ports read).
+    let verdict = match packet::plain_v4(&pkt) {
+        Some(v4) => match engine::express(&pkt, &maps::Maps, &v4) {
+            Some(verdict) => verdict,
+            None => {
+                let h = zero_in_place(&mut h);
+                v4.fill(h);
+                after_parse(&ctx, &pkt, h, packet::is_tunnel(h))
+            }
+        },
+        None => {
+            let h = zero_in_place(&mut h);
+            match packet::parse_into_general(&pkt, h, false) {
+                Err(reason) => Verdict { app: App::Unknown as u16, action: Action::Pass, reason },
+                Ok(tunnel) => after_parse(&ctx, &pkt, h, tunnel),
+            }
         }
     };
     finish(&ctx, &verdict, pkt.frame_len())

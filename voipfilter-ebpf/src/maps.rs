@@ -280,6 +280,22 @@ impl Tables for Maps {
     }
 
     #[inline(always)]
+    fn flow4_update<R, F: FnOnce(&mut Flow) -> R>(&self, key: &FlowKey4, f: F) -> Option<R> {
+        let ptr = FLOWS4.get_ptr_mut(key)?;
+        // SAFETY: as in `flow_update`.
+        Some(f(unsafe { &mut *ptr }))
+    }
+
+    #[inline(always)]
+    fn tcp_get4(&self, key: &FlowKey4) -> Option<u16> {
+        let slot = TCP_CALLS.get(key.tcp_slot())?;
+        if slot.app == 0 {
+            return None;
+        }
+        (slot.key == key.widen()).then_some(slot.app)
+    }
+
+    #[inline(always)]
     fn tcp_insert(&self, key: &FlowKey, app: u16) {
         if let Some(slot) = TCP_CALLS.get_ptr_mut(key.tcp_slot()) {
             // SAFETY: a valid array slot; a torn concurrent write fails the key comparison and

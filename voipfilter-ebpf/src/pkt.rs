@@ -79,14 +79,18 @@ impl Bytes for Packet {
 
     #[inline(always)]
     fn load<T: Copy>(&self, off: usize) -> Option<T> {
-        let p = self.start + off;
+        // No-wrap additions (`add nuw`): LLVM may then drop the check of a load that an
+        // earlier, longer check already covers (the verifier follows the remaining one).
+        // SAFETY: `start` is a kernel address of a packet buffer and `off` a packet offset
+        // (below 64 KiB): the sums cannot wrap.
+        let p = unsafe { self.start.unchecked_add(off) };
         let size = core::mem::size_of::<T>();
         // Pointer comparison against data_end: the form the verifier follows (blixt's ptr_at).
         // For one-byte reads LLVM would rewrite `p + 1 > end` into `p >= end`, from which the
         // verifier learns no range when `p` has a variable offset ("offset is outside of the
         // packet"). `plus_one` adds the 1 in an asm statement, so LLVM keeps `p + 1 > end`
         // (and, unlike a `black_box`, without a stack round trip).
-        let last = if size == 1 { plus_one(p) } else { p + size };
+        let last = if size == 1 { plus_one(p) } else { unsafe { p.unchecked_add(size) } };
         if last > self.end {
             return None;
         }

@@ -12,7 +12,7 @@ use crate::{
     user::{lists::HostLists, rules::RuleSet},
 };
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct HostTables {
     pub rules: RuleSet,
     pub config: Config,
