@@ -906,6 +906,30 @@ fn sdp_announced_media_is_dropped_from_its_first_packet() {
     h.check_counters();
 }
 
+/// A SIP trunk carries many calls on one 5-tuple: once the flow (or TCP connection) is decided,
+/// later INVITEs still have their SDP read, also when the SIP is relayed in TURN ChannelData.
+#[test]
+fn every_invite_of_a_decided_sip_flow_announces_its_media() {
+    let mut h = Harness::new();
+    let cases: [(&str, fn(Vec<u8>) -> Vec<u8>); 3] = [
+        ("UDP", |m| Frame::udp4(CLIENT, 5060, SERVER, 5060, &m).build()),
+        ("TCP", |m| Frame::tcp4(CLIENT, 45000, SERVER, 5060, 0x18, &m).build()),
+        ("TURN ChannelData", |m| Frame::udp4(CLIENT, 50000, SERVER, 3478, &[&[0x40, 0x01][..], &(m.len() as u16).to_be_bytes(), &m].concat()).build()),
+    ];
+    for (i, (what, frame)) in cases.iter().enumerate() {
+        for call in 0..2u16 {
+            let port = 40000 + 1000 * i as u16 + 2 * call;
+            let inv = frame(voip::sip_invite(u32::from(call) + 10 * i as u32, "192.0.2.10", port));
+            let v = h.expect_host(&format!("{what} INVITE {call}"), &inv);
+            assert_eq!(v.action, Drop, "{what} INVITE {call}: {v:?}");
+            let expect = h.kernel_expect();
+            assert_eq!(expect.get(&EndpointKey::new(v4(CLIENT), port, proto::UDP)), Some(&(Rtp as u16)), "{what} call {call}: {expect:?}");
+        }
+    }
+    h.check_state();
+    h.check_counters();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Kernel and host model on random frames, with the same state.
 

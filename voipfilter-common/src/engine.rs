@@ -60,13 +60,12 @@ pub trait Tables: RuleLookup {
     fn flow4_update<R, F: FnOnce(&mut Flow) -> R>(&self, key: &FlowKey4, f: F) -> Option<R> {
         self.flow_update(&key.widen(), f)
     }
-    /// [`Tables::tcp_get`] of an IPv4 connection by its `FLOWS4`-style key (the express lane;
-    /// the kernel finds the slot from the key and compares the whole key only in a taken slot).
+    /// [`Tables::tcp_get`] of a plain IPv4 TCP segment (the express lane; the kernel finds the
+    /// slot from the addresses and ports, and builds the key only to compare it in a taken slot).
     #[inline(always)]
-    fn tcp_get4(&self, key: &FlowKey4) -> Option<u16> {
+    fn tcp_get4(&self, v: &Plain4) -> Option<u16> {
         let mut h = Headers::zeroed();
-        Plain4 { proto: proto::TCP, tcp_flags: 0, sport: key.port[0], dport: key.port[1], src: key.addr[0], dst: key.addr[1], payload_off: 0, end: 0 }
-            .fill(&mut h);
+        v.fill(&mut h);
         self.tcp_get(&h)
     }
     fn tcp_insert(&self, key: &FlowKey, app: u16);
@@ -172,8 +171,7 @@ pub fn express<B: Bytes + ?Sized, T: Tables>(p: &B, t: &T, v: &Plain4) -> Option
             t.flow4_update(&key, |f| established(f, len, limit, || detect::sip::may_start_sdp_message(&pl)))??
         }
     } else {
-        let key = FlowKey4::of(v.src, v.sport, v.dst, v.dport, proto::TCP);
-        tcp_known(t.tcp_get4(&key), &pl, v.sport, v.dport)?
+        tcp_known(t.tcp_get4(v), &pl, v.sport, v.dport)?
     };
     Some(verdict(t, app, Reason::Ok))
 }
@@ -936,6 +934,14 @@ mod tests {
             let f = Frame::tcp4(CLIENT, 45000, SERVER, 5060, 0x18, &invite_with_sdp("10.1.0.5", port)).build();
             assert_eq!(run(&t, &f).app, App::Sip as u16, "TCP INVITE {call}");
             assert_eq!(t.expect.borrow().get(&EndpointKey::new(v4(CLIENT), port, proto::UDP)), Some(&(App::Rtp as u16)), "TCP call {call}");
+        }
+        // The same behind TURN ChannelData (SIP relayed through a TURN server).
+        for (call, port) in [(1u16, 42000u16), (2, 42002)] {
+            let sip = invite_with_sdp("10.1.0.5", port);
+            let framed = [&[0x40, 0x01][..], &(sip.len() as u16).to_be_bytes(), &sip].concat();
+            let f = Frame::udp4(CLIENT, 50000, SERVER, 3478, &framed).build();
+            assert_ne!(run(&t, &f).app, 0, "TURN-relayed INVITE {call}");
+            assert_eq!(t.expect.borrow().get(&EndpointKey::new(v4(CLIENT), port, proto::UDP)), Some(&(App::Rtp as u16)), "TURN-relayed call {call}");
         }
         // Keep-alives (CRLF) of the decided flow stay on the fast path.
         let ka = Frame::udp4(CLIENT, 5060, SERVER, 5060, b"\r\n\r\n").build();

@@ -134,8 +134,7 @@ impl FlowKey4 {
     /// Slot of this TCP connection in `TCP_CALLS`: the same as [`tcp_slot`] of its headers.
     #[inline(always)]
     pub fn tcp_slot(&self) -> u32 {
-        let word = |[a, b, c, d]: [u8; 4]| u64::from_ne_bytes([a, b, c, d, 0, 0, 0, 0]);
-        slot_of([word(self.addr[0]), 0], [word(self.addr[1]), 0], self.port[0], self.port[1])
+        tcp_slot4(self.addr[0], self.port[0], self.addr[1], self.port[1])
     }
 
     /// The [`FlowKey`] this key was made from.
@@ -275,6 +274,13 @@ pub fn tcp_slot(h: &Headers) -> u32 {
     slot_of(h.src_words(), h.dst_words(), h.sport, h.dport)
 }
 
+/// [`tcp_slot`] of an IPv4 segment from `a:pa` to `b:pb` (either direction gives the same).
+#[inline(always)]
+pub fn tcp_slot4(a: [u8; 4], pa: u16, b: [u8; 4], pb: u16) -> u32 {
+    let word = |[w, x, y, z]: [u8; 4]| u64::from_ne_bytes([w, x, y, z, 0, 0, 0, 0]);
+    slot_of([word(a), 0], [word(b), 0], pa, pb)
+}
+
 /// The slot hash: the two endpoints are combined with sums first, so the order of the endpoints
 /// does not matter, then one multiplicative hash (its top bits depend on every input bit).
 /// Every TCP segment pays for it, so it is kept to one multiplication; a collision only shares
@@ -377,6 +383,7 @@ mod tests {
                 assert_eq!(k, FlowKey4::of(b, bp, a, ap, proto));
                 assert_eq!(k.widen(), FlowKey::new(&h).0);
                 assert_eq!(k.tcp_slot(), tcp_slot(&h));
+                assert_eq!(tcp_slot4(b, bp, a, ap), tcp_slot(&h));
             }
         }
     }

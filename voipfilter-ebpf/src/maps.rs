@@ -11,9 +11,9 @@ use voipfilter_common::{
     app::MAX_APPS,
     classify::Verdict,
     engine::{Found, Tables},
-    flow::{Config, EndpointKey, Flow, FlowKey, FlowKey4, FragKey, TCP_CALLS_SLOTS, TcpSlot, tcp_slot},
+    flow::{Config, EndpointKey, Flow, FlowKey, FlowKey4, FragKey, TCP_CALLS_SLOTS, TcpSlot, tcp_slot, tcp_slot4},
     lists::{ListEntry, ListTable, Listed, MAX_LISTS, slash16},
-    packet::Headers,
+    packet::{Headers, Plain4, proto},
     maps::{
         EXPECT_CAPACITY, FLOWS_CAPACITY, FRAGS_CAPACITY, LIST4_CAPACITY, LIST6_CAPACITY, LIST16_WORDS, Meta, PORT_RULES_CAPACITY, PREFIX4_RULES_CAPACITY,
         PREFIX6_RULES_CAPACITY,
@@ -287,12 +287,13 @@ impl Tables for Maps {
     }
 
     #[inline(always)]
-    fn tcp_get4(&self, key: &FlowKey4) -> Option<u16> {
-        let slot = TCP_CALLS.get(key.tcp_slot())?;
+    fn tcp_get4(&self, v: &Plain4) -> Option<u16> {
+        let slot = TCP_CALLS.get(tcp_slot4(v.src, v.sport, v.dst, v.dport))?;
+        // Most slots are empty: the key is built only for a taken one.
         if slot.app == 0 {
             return None;
         }
-        (slot.key == key.widen()).then_some(slot.app)
+        (slot.key == FlowKey4::of(v.src, v.sport, v.dst, v.dport, proto::TCP).widen()).then_some(slot.app)
     }
 
     #[inline(always)]

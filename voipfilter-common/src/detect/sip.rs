@@ -115,16 +115,20 @@ impl Sip {
 }
 
 /// The first word of a message that [`Sip::may_carry_sdp`] may accept: `INVI`, `ACK `, `PRAC`,
-/// `UPDA` or `SIP/`, in any case as [`detect`] matches them. One load and five compares, for
-/// paths that cannot afford the whole detector (the XDP fast path on decided SIP flows); a
-/// superset (every response, any word that merely starts like these methods), so the detector
-/// decides.
+/// `UPDA` or `SIP/`, in any case as [`detect`] matches them, at offset 0 or, when bytes 0-1 can
+/// be a TURN ChannelData channel (0x4000-0x7FFF), at offset 4. One or two loads and five
+/// compares each, for paths that cannot afford the whole detector (the XDP fast path on decided
+/// SIP flows); a superset (every response, any word that merely starts like these methods, any
+/// channel number), so the detector decides.
 #[inline(always)]
 pub fn may_start_sdp_message<B: Bytes + ?Sized>(pl: &B) -> bool {
     const WORDS: [Ci4; 5] = [Ci4::new(b"invi"), Ci4::new(b"ack "), Ci4::new(b"prac"), Ci4::new(b"upda"), Ci4::new(b"sip/")];
+    let starts = |w: u32| WORDS[0].eq(w) || WORDS[1].eq(w) || WORDS[2].eq(w) || WORDS[3].eq(w) || WORDS[4].eq(w);
     match pl.be32(0) {
-        Some(w) => WORDS[0].eq(w) || WORDS[1].eq(w) || WORDS[2].eq(w) || WORDS[3].eq(w) || WORDS[4].eq(w),
-        None => false,
+        Some(w) if starts(w) => true,
+        // A ChannelData channel number has the top bits 01.
+        Some(w) if w >> 30 == 1 => pl.be32(4).is_some_and(starts),
+        _ => false,
     }
 }
 
@@ -423,13 +427,19 @@ Via: SIP/2.0/UDP 192.168.1.2;branch=z9hG4bKnp112903503-43a64480192.168.1.2;rport
             b"OPTIONS sip:carol@chicago.com SIP/2.0\r\n",
             b"NOTIFY sip:alice@pc33.atlanta.com SIP/2.0\r\n",
         ];
+        // Each also behind a TURN ChannelData header (channel 0x4001, exact length).
+        let framed = |m: &[u8]| [&[0x40, 0x01][..], &(m.len() as u16).to_be_bytes(), m].concat();
         for m in msgs {
+            let f = framed(m);
+            assert_eq!(d(&f).map(|s| s.kind), d(m).map(|s| s.kind));
             if d(m).unwrap().may_carry_sdp() {
                 assert!(may_start_sdp_message(m), "{}", String::from_utf8_lossy(m));
+                assert!(may_start_sdp_message(&f[..]), "framed {}", String::from_utf8_lossy(m));
             }
         }
         for m in &msgs[8..] {
             assert!(!may_start_sdp_message(*m), "{}", String::from_utf8_lossy(m));
+            assert!(!may_start_sdp_message(&framed(m)[..]), "framed {}", String::from_utf8_lossy(m));
         }
         assert!(!may_start_sdp_message(&b"\r\n\r\n"[..]), "keep-alive");
         assert!(!may_start_sdp_message(&b"ACK"[..]), "short");
