@@ -1,6 +1,8 @@
 //! The per-packet decision: parse, user rules, flow state, detectors, policy.
 //!
 //! ```text
+//! plain IPv4 UDP/TCP, no user rules ─ express lane ([`express`]) ─► established flow / stateless: app
+//!                                                                   anything else: the full path below
 //! frame ─ parse (VLAN, IPv4/IPv6, GTP-U/GRE inner) ─┬─ not IP / truncated ──────────────► pass, count reason
 //!                                                    ├─ prefix rule, port rule (user) ────► rule's app+action
 //!                                                    ├─ later fragment ─ FRAGS ───────────► first fragment's app
