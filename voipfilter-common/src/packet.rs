@@ -416,7 +416,7 @@ pub struct Plain4 {
 }
 
 impl Plain4 {
-    /// Fills `h` (all zero before) exactly as [`parse_general`] would for this packet.
+    /// Fills `h` (all zero before) exactly as the general parser would for this packet.
     #[inline(always)]
     pub fn fill(&self, h: &mut Headers) {
         h.proto = self.proto;
