@@ -5,6 +5,7 @@
 //! a single entry unless the measuring harness resizes it.
 
 use aya_ebpf::{bindings::xdp_action, macros::{map, xdp}, maps::LruHashMap, programs::XdpContext};
+use voipfilter_common::Bytes as _;
 
 /// An empty program: the fixed cost of running any XDP program.
 #[xdp]
@@ -20,15 +21,6 @@ pub type RefKey = [u64; 2];
 #[map]
 static REF_FLOWS: LruHashMap<RefKey, u64> = LruHashMap::with_max_entries(1, 0);
 
-#[inline(always)]
-fn at<T>(ctx: &XdpContext, off: usize) -> Option<*const T> {
-    let p = ctx.data() + off;
-    if p + core::mem::size_of::<T>() > ctx.data_end() {
-        return None;
-    }
-    Some(p as *const T)
-}
-
 /// Parses Ethernet / IPv4 (with options) / UDP and does one LRU-hash lookup of the 5-tuple,
 /// counting the flow's packets in place (inserting it on a miss).
 #[xdp]
@@ -38,32 +30,28 @@ pub fn voipfilter_ref_lookup(ctx: XdpContext) -> u32 {
 
 #[inline(always)]
 fn lookup(ctx: &XdpContext) -> Option<u32> {
-    // SAFETY: every pointer is checked against data_end by `at`.
-    unsafe {
-        if *at::<u16>(ctx, 12)? != 0x0008u16 {
-            return None; // not IPv4 (0x0800 in network order)
+    // Single-instruction loads, checked against data_end, as the real programs load.
+    let p = crate::pkt::Packet::new(ctx);
+    if p.load::<u16>(12)? != 0x0008u16 {
+        return None; // not IPv4 (0x0800 in network order)
+    }
+    let vihl = p.load::<u8>(14)?;
+    let ihl = ((vihl & 0x0F) as usize) * 4;
+    if p.load::<u8>(14 + 9)? != 17 || ihl < 20 {
+        return None;
+    }
+    let addrs = p.load::<u64>(26)?;
+    let ports = p.load::<u32>(14 + ihl)?;
+    let key: RefKey = [addrs, ports as u64 | 17 << 32];
+    match REF_FLOWS.get_ptr_mut(&key) {
+        Some(n) => {
+            // SAFETY: a valid map value.
+            unsafe { *n += 1 };
+            Some(xdp_action::XDP_DROP)
         }
-        let ip = at::<[u8; 20]>(ctx, 14)?;
-        let ihl = (((*ip)[0] & 0x0F) as usize) * 4;
-        if (*ip)[9] != 17 || ihl < 20 {
-            return None;
-        }
-        let ports = at::<[u16; 2]>(ctx, 14 + ihl)?;
-        let addrs = core::ptr::read_unaligned(at::<[u32; 2]>(ctx, 26)?);
-        let ports = core::ptr::read_unaligned(ports);
-        let key: RefKey = [
-            addrs[0] as u64 | (addrs[1] as u64) << 32,
-            ports[0] as u64 | (ports[1] as u64) << 16 | 17 << 32,
-        ];
-        match REF_FLOWS.get_ptr_mut(&key) {
-            Some(n) => {
-                *n += 1;
-                Some(xdp_action::XDP_DROP)
-            }
-            None => {
-                let _ = REF_FLOWS.insert(&key, &1, 0);
-                Some(xdp_action::XDP_PASS)
-            }
+        None => {
+            let _ = REF_FLOWS.insert(&key, &1, 0);
+            Some(xdp_action::XDP_PASS)
         }
     }
 }
