@@ -120,9 +120,7 @@ pub fn fast<B: Bytes + ?Sized, T: Tables>(p: &B, t: &T, h: &Headers) -> Fast {
     };
     let cfg = t.config();
     if let Some(rule) = user_rule(h, t, cfg.flags) {
-        let app = if (rule.app as u32) < MAX_APPS { rule.app } else { App::Custom as u16 };
-        let action = Action::from_u8(rule.action).unwrap_or(Action::Pass);
-        return Fast::Done(Verdict { app, action, reason: h.reason });
+        return Fast::Done(rule_verdict(rule, h.reason));
     }
     if h.frag == Frag::Later {
         let app = t.frag_get(&FragKey::new(h)).unwrap_or(0);
@@ -150,15 +148,18 @@ pub fn fast<B: Bytes + ?Sized, T: Tables>(p: &B, t: &T, h: &Headers) -> Fast {
 }
 
 /// The express lane of plain IPv4 UDP and TCP ([`packet::plain_v4`]): the [`fast`] path's
-/// decisions on headers held in registers, without filling [`Headers`]. `None` hands the
-/// packet to the full path: user rules exist, a GTP-U port, an undecided or unknown UDP flow,
-/// a TCP segment that may start a call, or any taken `TCP_CALLS` slot the full path settles.
-/// Its verdicts are the full path's (host tests compare them on every packet).
+/// decisions (user rules included) on headers held in registers, without filling [`Headers`].
+/// `None` hands the packet to the full path: a GTP-U port, an undecided or unknown UDP flow, a
+/// TCP segment that may start a call, or a taken `TCP_CALLS` slot that is not the
+/// connection's. Its verdicts are the full path's (host tests compare them on every packet).
 #[inline(always)]
 pub fn express<B: Bytes + ?Sized, T: Tables>(p: &B, t: &T, v: &Plain4) -> Option<Verdict> {
-    let cfg = t.config();
-    if cfg.flags & (CONFIG_PORT_RULES | CONFIG_PREFIX4_RULES) != 0 || v.payload_off > MAX_PAYLOAD_OFF || v.end > MAX_FRAME {
+    if v.payload_off > MAX_PAYLOAD_OFF || v.end > MAX_FRAME {
         return None;
+    }
+    let cfg = t.config();
+    if let Some(rule) = user_rule_v4(t, cfg.flags, v.src, v.dst, true, v.proto, v.sport, v.dport) {
+        return Some(rule_verdict(rule, Reason::Ok));
     }
     let pl = Payload::new(p, v.payload_off, v.end);
     let app = if v.proto == proto::UDP {
@@ -404,15 +405,38 @@ fn user_rule<T: Tables>(h: &Headers, t: &T, flags: u32) -> Option<Rule> {
                 return Some(r);
             }
         }
-    } else if flags & CONFIG_PREFIX4_RULES != 0 {
-        if let Some(r) = t.prefix4(h.dst4()).or_else(|| t.prefix4(h.src4())) {
+        return port_rule(t, flags, h.has_ports(), h.proto, h.sport, h.dport);
+    }
+    user_rule_v4(t, flags, h.src4(), h.dst4(), h.has_ports(), h.proto, h.sport, h.dport)
+}
+
+/// [`user_rule`] of an IPv4 packet, from its parts (the express lane has no [`Headers`]).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn user_rule_v4<T: Tables>(t: &T, flags: u32, src: [u8; 4], dst: [u8; 4], ports: bool, proto: u8, sport: u16, dport: u16) -> Option<Rule> {
+    if flags & CONFIG_PREFIX4_RULES != 0 {
+        if let Some(r) = t.prefix4(dst).or_else(|| t.prefix4(src)) {
             return Some(r);
         }
     }
-    if flags & CONFIG_PORT_RULES != 0 && h.has_ports() {
-        return t.port(PortKey::new(h.proto, h.dport)).or_else(|| t.port(PortKey::new(h.proto, h.sport)));
+    port_rule(t, flags, ports, proto, sport, dport)
+}
+
+#[inline(always)]
+fn port_rule<T: Tables>(t: &T, flags: u32, ports: bool, proto: u8, sport: u16, dport: u16) -> Option<Rule> {
+    if flags & CONFIG_PORT_RULES != 0 && ports {
+        return t.port(PortKey::new(proto, dport)).or_else(|| t.port(PortKey::new(proto, sport)));
     }
     None
+}
+
+/// The verdict of a user rule (an app id the program does not know counts as `Custom`, an
+/// unknown action as pass).
+#[inline(always)]
+fn rule_verdict(rule: Rule, reason: Reason) -> Verdict {
+    let app = if (rule.app as u32) < MAX_APPS { rule.app } else { App::Custom as u16 };
+    let action = Action::from_u8(rule.action).unwrap_or(Action::Pass);
+    Verdict { app, action, reason }
 }
 
 #[inline(always)]
@@ -787,11 +811,16 @@ mod tests {
         assert_eq!(express_of(&t, &Frame::tcp4(CLIENT, 40000, SERVER, 5060, 0x18, b"OPTIONS sip:x SIP/2.0\r\n\r\n").build()), None);
         assert!(express_of(&t, &Frame::udp4(CLIENT, 40000, SERVER, 53, b"\x12\x34\x01\x00").build()).is_some());
         assert!(express_of(&t, &Frame::udp4(CLIENT, 40000, [239, 1, 2, 3], 5004, &rtp(1, 9)).build()).is_some());
-        // A GTP-U packet goes to the tunnel parser; user rules to the full path.
+        // A GTP-U packet goes to the tunnel parser.
         assert_eq!(express_of(&t, &Frame::udp4(CLIENT, 2152, SERVER, 2152, &[0x30, 0xFF, 0, 0, 0, 0, 0, 1]).build()), None);
+        // User rules decide in the express lane too, before flow state.
         let mut t = HostTables::new();
-        t.rules.ports.insert(PortKey::new(proto::TCP, 443), Rule::new(App::Custom, Action::Pass));
-        assert_eq!(express_of(&t, &ack), None);
+        t.rules.ports.insert(PortKey::new(proto::TCP, 443), Rule::new(App::Custom, Action::Drop));
+        t.rules.add_prefix4([198, 51, 100, 0], 24, Rule::new(App::Custom, Action::Monitor));
+        assert_eq!(express_of(&t, &ack).map(|v| (v.app, v.action)), Some((App::Custom as u16, Action::Monitor)), "prefix rules first");
+        let elsewhere = Frame::tcp4(CLIENT, 40000, [203, 0, 113, 5], 443, 0x10, b"").build();
+        assert_eq!(express_of(&t, &elsewhere).map(|v| (v.app, v.action)), Some((App::Custom as u16, Action::Drop)));
+        assert_eq!(express_of(&t, &Frame::tcp4(CLIENT, 40000, [203, 0, 113, 5], 80, 0x10, b"").build()).map(|v| v.action), Some(Action::Pass));
     }
 
     fn v4(a: [u8; 4]) -> [u8; 16] {
