@@ -151,10 +151,10 @@ fn ndpi(corpus: &Path, caps: &[PathBuf], runs: usize, res: &mut CorpusResult) ->
                 }
                 res.ndpi_block_flows += 1;
                 let (a, b) = if f[1] <= f[2] { (f[1], f[2]) } else { (f[2], f[1]) };
-                if let Some(p) = ndpi_flows.get(&(f[0].to_string(), a.to_string(), b.to_string())) {
-                    if same_protocol(p, f[3]) {
-                        res.ndpi_caught += 1;
-                    }
+                if let Some(p) = ndpi_flows.get(&(f[0].to_string(), a.to_string(), b.to_string()))
+                    && same_protocol(p, f[3])
+                {
+                    res.ndpi_caught += 1;
                 }
             }
         }

@@ -40,7 +40,7 @@ fn rtp_frame(i: u16) -> anyhow::Result<[u8; TEMPLATE_LEN]> {
 /// 64-byte web frames: a TCP segment to 443 (10 bytes of TLS data) or a QUIC short-header
 /// datagram to udp/443.
 fn web_frame(i: u16) -> anyhow::Result<[u8; TEMPLATE_LEN]> {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         fixed(Frame::tcp4(CLIENT, 43000 + i, SERVER, 443, 0x18, &[0x17, 3, 3, 0, 5, 1, 2, 3, 4, 5]).build())
     } else {
         let mut q = vec![0x41, 8, 7, 6, 5, 4, 3, 2, 1];

@@ -108,7 +108,7 @@ impl Report {
             t.push((
                 "≥ 20× ndpiReader's pps with equal or better recall".into(),
                 format!("{ratio:.1}× the pps; recall {:.1}% vs {:.1}%", vr * 100.0, nr * 100.0),
-                (!c.ndpi_pps.is_empty()).then(|| ratio >= 20.0 && vr >= nr),
+                (!c.ndpi_pps.is_empty()).then_some(ratio >= 20.0 && vr >= nr),
             ));
         } else {
             t.push(("≥ 20× ndpiReader's pps with equal or better recall".into(), String::new(), None));

@@ -71,7 +71,7 @@ pub fn opaque(x: usize) -> usize {
 /// multiple of 8 (checked at compile time).
 #[inline(always)]
 pub unsafe fn zeroed<T>() -> T {
-    const { assert!(core::mem::size_of::<T>() % 8 == 0 && core::mem::align_of::<T>() >= 8) };
+    const { assert!(core::mem::size_of::<T>().is_multiple_of(8) && core::mem::align_of::<T>() >= 8) };
     let mut v = core::mem::MaybeUninit::<T>::uninit();
     let p = v.as_mut_ptr().cast::<u64>();
     let mut i = 0;

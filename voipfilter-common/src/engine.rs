@@ -400,10 +400,8 @@ fn verdict<T: Tables>(t: &T, app: u16, reason: Reason) -> Verdict {
 #[inline(always)]
 fn user_rule<T: Tables>(h: &Headers, t: &T, flags: u32) -> Option<Rule> {
     if h.ipv6 {
-        if flags & CONFIG_PREFIX6_RULES != 0 {
-            if let Some(r) = t.prefix6(h.dst).or_else(|| t.prefix6(h.src)) {
-                return Some(r);
-            }
+        if flags & CONFIG_PREFIX6_RULES != 0 && let Some(r) = t.prefix6(h.dst).or_else(|| t.prefix6(h.src)) {
+            return Some(r);
         }
         return port_rule(t, flags, h.has_ports(), h.proto, h.sport, h.dport);
     }
@@ -412,12 +410,10 @@ fn user_rule<T: Tables>(h: &Headers, t: &T, flags: u32) -> Option<Rule> {
 
 /// [`user_rule`] of an IPv4 packet, from its parts (the express lane has no [`Headers`]).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, reason = "the parts of the headers the express lane keeps in registers")]
 fn user_rule_v4<T: Tables>(t: &T, flags: u32, src: [u8; 4], dst: [u8; 4], ports: bool, proto: u8, sport: u16, dport: u16) -> Option<Rule> {
-    if flags & CONFIG_PREFIX4_RULES != 0 {
-        if let Some(r) = t.prefix4(dst).or_else(|| t.prefix4(src)) {
-            return Some(r);
-        }
+    if flags & CONFIG_PREFIX4_RULES != 0 && let Some(r) = t.prefix4(dst).or_else(|| t.prefix4(src)) {
+        return Some(r);
     }
     port_rule(t, flags, ports, proto, sport, dport)
 }

@@ -30,10 +30,8 @@ impl Pins<'_> {
     fn clear(dir: &Path) {
         for name in names::ALL {
             let p = dir.join(name);
-            if p.exists() {
-                if let Err(e) = std::fs::remove_file(&p) {
-                    log::warn!("could not remove {}: {e}", p.display());
-                }
+            if p.exists() && let Err(e) = std::fs::remove_file(&p) {
+                log::warn!("could not remove {}: {e}", p.display());
             }
         }
     }

@@ -120,14 +120,14 @@ mod tests {
         p[3] = 0xFF;
         assert!(!detect(&p[..], 521, 1));
         // A run of twelve that ends the payload.
-        let mut p = vec![0x11u8; 40];
+        let mut p = [0x11u8; 40];
         p[28..].fill(0xFF);
         assert!(detect(&p[..], 521, 1));
         // First 0xFF beyond the scan window.
-        let mut p = vec![0x11u8; MAX_SCAN + 20];
+        let mut p = [0x11u8; MAX_SCAN + 20];
         p[MAX_SCAN + 1..MAX_SCAN + 13].fill(0xFF);
         assert!(!detect(&p[..], 521, 1));
-        let mut p = vec![0x11u8; MAX_SCAN + 20];
+        let mut p = [0x11u8; MAX_SCAN + 20];
         p[MAX_SCAN - 1..MAX_SCAN + 11].fill(0xFF);
         assert!(detect(&p[..], 521, 1));
     }

@@ -286,7 +286,7 @@ pub(crate) mod tests {
         // With the P2P prefix, so that the length walk runs.
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
         for _ in 0..5000 {
-            let mut buf = vec![0u8; 80];
+            let mut buf = [0u8; 80];
             for b in buf.iter_mut() {
                 x = crate::testing::xorshift(x);
                 *b = x as u8;

@@ -92,7 +92,7 @@ impl Frame {
     /// IPv4 options, padded to a multiple of 4 bytes with End-of-list.
     pub fn ipv4_options(mut self, opts: &[u8]) -> Frame {
         self.ipv4_options = opts.to_vec();
-        while self.ipv4_options.len() % 4 != 0 {
+        while !self.ipv4_options.len().is_multiple_of(4) {
             self.ipv4_options.push(0);
         }
         self
