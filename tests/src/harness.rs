@@ -20,7 +20,7 @@ use voipfilter_common::{
     Action, App, Reason,
     classify::{Verdict, VerdictRecord},
     engine::{self, Tables},
-    flow::{CONFIG_LISTS4, CONFIG_LISTS6, Config, EndpointKey, Flow, FlowKey, FragKey, TcpSlot},
+    flow::{CONFIG_LISTS_B, CONFIG_LISTS4, CONFIG_LISTS6, Config, EndpointKey, Flow, FlowKey, FragKey, TcpSlot},
     maps::{EXPECT, FRAGS, TCP_CALLS},
     reason::NUM_REASONS,
     rules::{PortKey, Rule, RuleLookup},
@@ -193,10 +193,11 @@ impl Harness {
             assert_eq!(*action, policy.action(*app), "a freshly loaded filter has the default policy for {}", app.name());
         }
         let mut host = HostModel::new(&policy);
-        let lists = maps.lists.read().expect("reading the lists");
-        assert!(lists == voipfilter::lists::builtin_set().entries(), "a freshly loaded filter has the built-in lists");
         let flags = maps.config().expect("reading CONFIG").flags;
-        assert_eq!(flags, CONFIG_LISTS4 | CONFIG_LISTS6, "a fresh filter looks the lists up and has no rules");
+        let lists = maps.lists.read(flags).expect("reading the lists");
+        assert!(lists == voipfilter::lists::builtin_set().entries(), "a freshly loaded filter has the built-in lists");
+        // The built-in table went into the second entry of LISTS (the first was the empty one in use).
+        assert_eq!(flags, CONFIG_LISTS4 | CONFIG_LISTS6 | CONFIG_LISTS_B, "a fresh filter looks the lists up and has no rules");
         host.t.lists = lists;
         Harness { filter, maps, host, policy, model: Model::default() }
     }
@@ -206,7 +207,7 @@ impl Harness {
     pub fn set_lists(&mut self, set: &ListSet) -> voipfilter::lists::Change {
         let change = self.maps.set_lists(set).expect("replacing the lists");
         self.host.t.lists = set.entries();
-        let kernel = self.maps.lists.read().expect("reading the lists");
+        let kernel = self.maps.lists.read(self.maps.config().expect("reading CONFIG").flags).expect("reading the lists");
         assert!(kernel == self.host.t.lists, "the kernel's lists are the set's entries");
         change
     }

@@ -11,11 +11,11 @@ use std::{
 };
 
 use aya::maps::{Array, IterableMap, LpmTrie, Map, MapData};
-use voipfilter::lists::{ListMaps, builtin_set};
+use voipfilter::lists::{ListMaps, builtin_set, table_in_use};
 use voipfilter_common::{
     Action, App, Reason,
     classify::VerdictRecord,
-    flow::{Config, udp_untracked},
+    flow::{CONFIG_LISTS_B, Config, udp_untracked},
     lists::ListEntry,
     user::{
         frame::Frame,
@@ -206,7 +206,7 @@ fn replacing_a_list_keeps_its_slot_and_the_counters() {
     let change = h.set_lists(&with_zoom(version_b()));
     assert_eq!(h.maps.snapshot().unwrap(), before, "replacing a list leaves every counter as it was");
     assert!(change.table && change.written > 0 && change.removed > 0, "{change:?}");
-    let kernel = ListSet::from_entries(&h.maps.lists.read().unwrap());
+    let kernel = ListSet::from_entries(&h.maps.lists.read(h.maps.config().unwrap().flags).unwrap());
     assert_eq!(kernel.slot_of(App::Zoom), Some(zoom_slot), "the new version keeps the slot");
     assert_eq!(kernel.slots[zoom_slot].as_ref().unwrap().version, "2026-11-29");
     assert_eq!(kernel.lists().count(), builtin_set().lists().count());
@@ -218,6 +218,42 @@ fn replacing_a_list_keeps_its_slot_and_the_counters() {
     // A flow decided before the change keeps its app (lists are looked up on a flow's first
     // packet).
     h.expect("the flow to OLD_ONLY decided before the change", &decided_old, App::Zoom, Drop, Parsed);
+    h.check_state();
+    h.check_counters();
+}
+
+/// `LISTS` holds two tables: a replacement that changes the table writes the entry the program
+/// does not read and then flips `CONFIG_LISTS_B` (so no packet reads a table half written); the
+/// entry it left keeps the table before, intact; a replacement that changes only prefixes, and
+/// a rule change, leave the bit alone.
+#[test]
+fn a_new_list_table_goes_into_the_entry_not_in_use() {
+    let mut h = Harness::new();
+    let flags = |h: &Harness| h.maps.config().expect("CONFIG").flags;
+    let table = |h: &Harness, i: u32| h.maps.lists.table.get(&i, 0).expect("LISTS");
+    let before = flags(&h);
+    let builtin = table(&h, table_in_use(before));
+    let change = h.set_lists(&with_zoom(version_a()));
+    assert!(change.table, "{change:?}");
+    let after = flags(&h);
+    assert_eq!(after ^ before, CONFIG_LISTS_B, "only the table bit changed");
+    assert_eq!(table(&h, table_in_use(before)), builtin, "the entry left keeps the table before");
+    assert_ne!(table(&h, table_in_use(after)), builtin);
+    // Zoom's addresses match under the new table.
+    let f = Frame::udp4(CLIENT, 40000, v4("198.51.100.9"), 9000, TEXT).build();
+    h.expect("to a listed Zoom address", &f, App::Zoom, Drop, Parsed);
+    // The same set again: nothing to write, the bit stays.
+    let change = h.set_lists(&with_zoom(version_a()));
+    assert!(!change.table && change.written == 0, "{change:?}");
+    assert_eq!(flags(&h), after);
+    // Rule changes recompute CONFIG's rule bits, not the table in use.
+    h.maps.sync_config().expect("sync_config");
+    assert_eq!(flags(&h) & CONFIG_LISTS_B, after & CONFIG_LISTS_B);
+    // Back to the built-in lists: the other entry again.
+    let change = h.set_lists(&builtin_set());
+    assert!(change.table, "{change:?}");
+    assert_eq!(flags(&h) & CONFIG_LISTS_B, before & CONFIG_LISTS_B);
+    assert_eq!(table(&h, table_in_use(flags(&h))), builtin);
     h.check_state();
     h.check_counters();
 }
@@ -317,7 +353,7 @@ fn no_window_while_a_list_is_replaced_under_traffic() {
     assert_eq!(snap.total().packets, sent);
     assert_eq!(snap.by_action(Drop).packets, drops);
     // SWAPS is even: version A is back.
-    assert_eq!(h.maps.lists.read().unwrap(), with_zoom(version_a()).entries());
+    assert_eq!(h.maps.lists.read(h.maps.config().unwrap().flags).unwrap(), with_zoom(version_a()).entries());
 }
 
 #[test]

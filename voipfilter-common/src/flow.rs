@@ -317,6 +317,10 @@ pub const CONFIG_PREFIX6_RULES: u32 = 4;
 pub const CONFIG_LISTS4: u32 = 8;
 /// There are IPv6 app list prefixes (`LIST6`).
 pub const CONFIG_LISTS6: u32 = 16;
+/// The list table in use is `LISTS[1]` (else `LISTS[0]`). User space writes a new table into
+/// the other entry and then flips this bit, so the program never reads a table being written
+/// (an array update is a copy that a reader on another CPU could see half done).
+pub const CONFIG_LISTS_B: u32 = 32;
 
 /// Default packets inspected per flow (nDPI's per-flow budget is 32 DPI packets; VoIP signals
 /// show within the first few).

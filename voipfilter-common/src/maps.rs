@@ -63,7 +63,7 @@ pub const LIST6_CAPACITY: u32 = 16_384;
 pub const LIST16_WORDS: u32 = 1024;
 
 /// Bumped whenever a key or value layout changes; a CLI refuses maps of another layout.
-pub const LAYOUT_VERSION: u32 = 4;
+pub const LAYOUT_VERSION: u32 = 5;
 /// "VOIP" in ASCII.
 pub const META_MAGIC: u32 = 0x564F_4950;
 /// Interfaces one instance records in its metadata.

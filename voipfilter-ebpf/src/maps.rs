@@ -11,7 +11,7 @@ use voipfilter_common::{
     app::MAX_APPS,
     classify::Verdict,
     engine::{Found, Tables},
-    flow::{Config, EndpointKey, Flow, FlowKey, FlowKey4, FragKey, TCP_CALLS_SLOTS, TcpSlot, tcp_slot, tcp_slot4},
+    flow::{CONFIG_LISTS_B, Config, EndpointKey, Flow, FlowKey, FlowKey4, FragKey, TCP_CALLS_SLOTS, TcpSlot, tcp_slot, tcp_slot4},
     lists::{ListEntry, ListTable, Listed, MAX_LISTS, slash16},
     packet::{Headers, Plain4, proto},
     maps::{
@@ -77,9 +77,9 @@ static LIST6: LpmTrie<[u8; 16], ListEntry> = LpmTrie::with_max_entries(LIST6_CAP
 #[map]
 static LIST16: Array<u64> = Array::with_max_entries(LIST16_WORDS, 0);
 
-/// The list slots (app, scope, version), one value.
+/// The list slots (app, scope, version): two tables, the one in use named by `CONFIG_LISTS_B`.
 #[map]
-static LISTS: Array<ListTable> = Array::with_max_entries(1, 0);
+static LISTS: Array<ListTable> = Array::with_max_entries(2, 0);
 
 /// A per-CPU scratch slot where expectation keys are built (the 512-byte BPF stack is the
 /// scarce resource of the inspection program).
@@ -324,7 +324,9 @@ impl Tables for Maps {
 
     #[inline(always)]
     fn list_ported(&self, slot: u8, sport: u16, dport: u16) -> Listed {
-        match LISTS.get(0) {
+        // The table in use (`CONFIG_LISTS_B`); the other one may be being written.
+        let table = u32::from(self.config().flags & CONFIG_LISTS_B != 0);
+        match LISTS.get(table) {
             Some(t) if (slot as usize) < MAX_LISTS => t.lists[slot as usize].listed(sport, dport),
             _ => Listed::default(),
         }

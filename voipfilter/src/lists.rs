@@ -14,7 +14,7 @@ use anyhow::{Context as _, anyhow, bail};
 use aya::maps::{Array, LpmTrie, MapData, lpm_trie::Key};
 use voipfilter_common::{
     App,
-    flow::{CONFIG_LISTS4, CONFIG_LISTS6, Config},
+    flow::{CONFIG_LISTS_B, CONFIG_LISTS4, CONFIG_LISTS6, Config},
     lists::{ListEntry, ListTable, MAX_LISTS},
     maps::{LIST4_CAPACITY, LIST6_CAPACITY},
     user::lists::{HostLists, ListFile, ListSet, parse_list},
@@ -160,18 +160,20 @@ pub struct Change {
     pub table: bool,
 }
 
-/// The three list maps, from a loaded object (`&mut MapData`) or from pins (`MapData`).
+/// The list maps, from a loaded object (`&mut MapData`) or from pins (`MapData`).
 pub struct ListMaps<T> {
     pub v4: LpmTrie<T, [u8; 4], ListEntry>,
     pub v6: LpmTrie<T, [u8; 16], ListEntry>,
+    /// `LISTS`: two tables, the one in use named by `CONFIG_LISTS_B` (see [`ListMaps::replace`]).
     pub table: Array<T, ListTable>,
     /// `LIST16`, the /16 bitmap in front of `v4`.
     pub v16: Array<T, u64>,
 }
 
 impl<T: Borrow<MapData>> ListMaps<T> {
-    /// Every entry and the table, as the kernel holds them.
-    pub fn read(&self) -> anyhow::Result<HostLists> {
+    /// Every entry and the table in use, as the kernel holds them (`flags`: CONFIG's, which
+    /// name the table in use).
+    pub fn read(&self, flags: u32) -> anyhow::Result<HostLists> {
         let mut h = HostLists::default();
         for kv in self.v4.iter() {
             let (k, e) = kv.context("reading LIST4")?;
@@ -181,14 +183,19 @@ impl<T: Borrow<MapData>> ListMaps<T> {
             let (k, e) = kv.context("reading LIST6")?;
             h.v6.insert((k.prefix_len() as u8, k.data()), e);
         }
-        h.table = self.table.get(&0, 0).context("reading LISTS")?;
+        h.table = self.table.get(&table_in_use(flags), 0).context("reading LISTS")?;
         Ok(h)
     }
 
     /// The lists in the kernel, in their slots (without their source text).
-    pub fn set(&self) -> anyhow::Result<ListSet> {
-        Ok(ListSet::from_entries(&self.read()?))
+    pub fn set(&self, flags: u32) -> anyhow::Result<ListSet> {
+        Ok(ListSet::from_entries(&self.read(flags)?))
     }
+}
+
+/// The `LISTS` entry the program reads under these CONFIG flags.
+pub fn table_in_use(flags: u32) -> u32 {
+    u32::from(flags & CONFIG_LISTS_B != 0)
 }
 
 /// The CONFIG bits that say which tries have entries.
@@ -196,11 +203,17 @@ pub fn flags_of(h: &HostLists) -> u32 {
     (if h.v4.is_empty() { 0 } else { CONFIG_LISTS4 }) | (if h.v6.is_empty() { 0 } else { CONFIG_LISTS6 })
 }
 
+/// Sets CONFIG's list bits (`CONFIG_LISTS4`, `CONFIG_LISTS6`, `CONFIG_LISTS_B`) to `bits`, in
+/// one write of the record.
 fn set_list_flags<C: BorrowMut<MapData>>(config: &mut Array<C, Config>, bits: u32) -> anyhow::Result<()> {
-    let c = config.get(&0, 0).context("reading CONFIG")?;
+    let c = config_of(config)?;
     let mut c = if c.inspect_limit == 0 { Config { flags: c.flags, ..Config::default() } } else { c };
-    c.flags = (c.flags & !(CONFIG_LISTS4 | CONFIG_LISTS6)) | bits;
+    c.flags = (c.flags & !(CONFIG_LISTS4 | CONFIG_LISTS6 | CONFIG_LISTS_B)) | bits;
     config.set(0, &c, 0).context("writing CONFIG")
+}
+
+fn config_of<C: Borrow<MapData>>(config: &Array<C, Config>) -> anyhow::Result<Config> {
+    config.get(&0, 0).context("reading CONFIG")
 }
 
 fn write_entries<T: BorrowMut<MapData>, const N: usize>(
@@ -255,13 +268,18 @@ impl<T: BorrowMut<MapData>> ListMaps<T> {
     /// 1. every entry of `new` that is missing or different is written (longest prefixes
     ///    first), so that from then on the longest match of any address is either a new entry
     ///    (with the new lists) or an old entry about to go (with the old lists);
-    /// 2. the table (`LISTS`: app, scope, ports, version per slot) is written in one update;
-    ///    the CONFIG bits are turned on for a trie that gains its first entries;
+    /// 2. the table (`LISTS`: app, scope, ports, version per slot) is written into the entry the
+    ///    program does not read, then one CONFIG write makes it the one in use
+    ///    (`CONFIG_LISTS_B`) and turns on the bits of a trie that gains its first entries (a
+    ///    program already reading the old table finishes with it intact: the next replacement,
+    ///    which writes that entry again, comes long after);
     /// 3. the entries no list holds any more are deleted, and the CONFIG bits are made exact.
     ///
     /// The counters (`APP_STATS`) and flows already decided are not touched.
     pub fn replace<C: BorrowMut<MapData>>(&mut self, config: &mut Array<C, Config>, new: &HostLists) -> anyhow::Result<Change> {
-        let cur = self.read()?;
+        let flags = config_of(config)?.flags;
+        let cur = self.read(flags)?;
+        let mut in_use = flags & CONFIG_LISTS_B;
         let mut c = Change::default();
         // The bitmap only lets lookups through: first the bits of both, at the end the new ones.
         // (The kernel's words are those of the entries just read: `replace` is their only writer.)
@@ -271,13 +289,15 @@ impl<T: BorrowMut<MapData>> ListMaps<T> {
         write_entries(&mut self.v4, &cur.v4, &new.v4, "LIST4", LIST4_CAPACITY, &mut c)?;
         write_entries(&mut self.v6, &cur.v6, &new.v6, "LIST6", LIST6_CAPACITY, &mut c)?;
         if cur.table != new.table {
-            self.table.set(0, &new.table, 0).context("writing LISTS")?;
+            let other = in_use ^ CONFIG_LISTS_B;
+            self.table.set(table_in_use(other), &new.table, 0).context("writing LISTS")?;
+            in_use = other;
             c.table = true;
         }
-        set_list_flags(config, flags_of(&cur) | flags_of(new))?;
+        set_list_flags(config, flags_of(&cur) | flags_of(new) | in_use)?;
         remove_entries(&mut self.v4, &cur.v4, &new.v4, "LIST4", &mut c)?;
         remove_entries(&mut self.v6, &cur.v6, &new.v6, "LIST6", &mut c)?;
-        set_list_flags(config, flags_of(new))?;
+        set_list_flags(config, flags_of(new) | in_use)?;
         self.write16(&both, &new16)?;
         Ok(c)
     }
@@ -302,7 +322,7 @@ pub fn cli(dir: &Path, cmd: crate::cli::ListsCommand) -> anyhow::Result<()> {
             let app = app.map(|a| crate::rulespec::parse_app(&a)).transpose()?;
             let maps = crate::cli::open(dir)?;
             let cfg = maps.config()?;
-            show(&maps.lists.set()?, app, json, cfg.flags)
+            show(&maps.lists.set(cfg.flags)?, app, json, cfg.flags)
         }
         ListsCommand::Load { files } => {
             // Every file is read before the instance is touched: a bad file changes nothing.
@@ -315,7 +335,7 @@ pub fn cli(dir: &Path, cmd: crate::cli::ListsCommand) -> anyhow::Result<()> {
                 new.push((f, l));
             }
             let mut maps = crate::cli::open(dir)?;
-            let cur = maps.lists.set()?;
+            let cur = maps.lists.set(maps.config()?.flags)?;
             let mut set = cur.clone();
             for (f, l) in &new {
                 set.put(l.clone()).map_err(|e| anyhow!("{}: {e}", f.display()))?;
@@ -338,7 +358,7 @@ pub fn cli(dir: &Path, cmd: crate::cli::ListsCommand) -> anyhow::Result<()> {
         ListsCommand::Del { app } => {
             let app = crate::rulespec::parse_app(&app)?;
             let mut maps = crate::cli::open(dir)?;
-            let mut set = maps.lists.set()?;
+            let mut set = maps.lists.set(maps.config()?.flags)?;
             let Some(slot) = set.remove(app) else {
                 bail!("{} has no list (see `voipfilter lists show`)", app.name());
             };

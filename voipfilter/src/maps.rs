@@ -11,7 +11,7 @@ use aya::{
 use voipfilter_common::{
     Action, App, Reason,
     app::MAX_APPS,
-    flow::{CONFIG_LISTS4, CONFIG_LISTS6, CONFIG_PORT_RULES, CONFIG_PREFIX4_RULES, CONFIG_PREFIX6_RULES, Config, Flow, FlowKey, FlowKey4},
+    flow::{CONFIG_LISTS_B, CONFIG_LISTS4, CONFIG_LISTS6, CONFIG_PORT_RULES, CONFIG_PREFIX4_RULES, CONFIG_PREFIX6_RULES, Config, Flow, FlowKey, FlowKey4},
     maps::{self as names, LAYOUT_VERSION, META_MAGIC, Meta},
     reason::NUM_REASONS,
     rules::{PortKey, Rule},
@@ -183,7 +183,7 @@ impl Maps {
     /// the settings (lists already in the kernel keep their slots); returns (port keys,
     /// prefixes) added.
     pub fn install(&mut self, s: &Settings) -> anyhow::Result<(usize, usize)> {
-        let lists = crate::lists::with_exactly(self.lists.set()?, &s.lists)?;
+        let lists = crate::lists::with_exactly(self.lists.set(self.config()?.flags)?, &s.lists)?;
         self.set_lists(&lists)?;
         let mut n_ports = 0;
         for r in &s.rules.ports {
@@ -225,7 +225,9 @@ impl Maps {
         if self.lists.v6.keys().next().is_some() {
             flags |= CONFIG_LISTS6;
         }
-        let cfg = Config { flags, ..self.config()? };
+        // Which list table is in use is not the rules' to change.
+        let cur = self.config()?;
+        let cfg = Config { flags: flags | (cur.flags & CONFIG_LISTS_B), ..cur };
         self.config.set(0, &cfg, 0).context("writing CONFIG")
     }
 
