@@ -194,7 +194,7 @@ impl Harness {
         }
         let mut host = HostModel::new(&policy);
         let flags = maps.config().expect("reading CONFIG").flags;
-        let lists = maps.lists.read(flags).expect("reading the lists");
+        let lists = maps.list_entries().expect("reading the lists");
         assert!(lists == voipfilter::lists::builtin_set().entries(), "a freshly loaded filter has the built-in lists");
         // The built-in table went into the second entry of LISTS (the first was the empty one in use).
         assert_eq!(flags, CONFIG_LISTS4 | CONFIG_LISTS6 | CONFIG_LISTS_B, "a fresh filter looks the lists up and has no rules");
@@ -207,7 +207,7 @@ impl Harness {
     pub fn set_lists(&mut self, set: &ListSet) -> voipfilter::lists::Change {
         let change = self.maps.set_lists(set).expect("replacing the lists");
         self.host.t.lists = set.entries();
-        let kernel = self.maps.lists.read(self.maps.config().expect("reading CONFIG").flags).expect("reading the lists");
+        let kernel = self.maps.list_entries().expect("reading the lists");
         assert!(kernel == self.host.t.lists, "the kernel's lists are the set's entries");
         change
     }

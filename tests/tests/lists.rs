@@ -206,7 +206,7 @@ fn replacing_a_list_keeps_its_slot_and_the_counters() {
     let change = h.set_lists(&with_zoom(version_b()));
     assert_eq!(h.maps.snapshot().unwrap(), before, "replacing a list leaves every counter as it was");
     assert!(change.table && change.written > 0 && change.removed > 0, "{change:?}");
-    let kernel = ListSet::from_entries(&h.maps.lists.read(h.maps.config().unwrap().flags).unwrap());
+    let kernel = h.maps.list_set().unwrap();
     assert_eq!(kernel.slot_of(App::Zoom), Some(zoom_slot), "the new version keeps the slot");
     assert_eq!(kernel.slots[zoom_slot].as_ref().unwrap().version, "2026-11-29");
     assert_eq!(kernel.lists().count(), builtin_set().lists().count());
@@ -353,7 +353,7 @@ fn no_window_while_a_list_is_replaced_under_traffic() {
     assert_eq!(snap.total().packets, sent);
     assert_eq!(snap.by_action(Drop).packets, drops);
     // SWAPS is even: version A is back.
-    assert_eq!(h.maps.lists.read(h.maps.config().unwrap().flags).unwrap(), with_zoom(version_a()).entries());
+    assert_eq!(h.maps.list_entries().unwrap(), with_zoom(version_a()).entries());
 }
 
 #[test]

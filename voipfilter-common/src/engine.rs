@@ -41,11 +41,12 @@ pub trait Tables: RuleLookup {
     /// Runs `f` on the flow's record in place; `None` when the flow is not in the table.
     fn flow_update<R, F: FnOnce(&mut Flow) -> R>(&self, key: &FlowKey, f: F) -> Option<R>;
     fn flow_insert(&self, key: &FlowKey, flow: &Flow);
-    /// [`Tables::flow_update`] of the packet's flow, found from its headers (the kernel builds
-    /// the 16-byte `FLOWS4` key of an IPv4 flow directly, without the 40-byte `FlowKey`).
+    /// [`Tables::flow_update`] of the packet's flow, found from its headers: an IPv4 flow by
+    /// its 16-byte `FLOWS4` key, built directly ([`Tables::flow4_update`]), without the 40-byte
+    /// `FlowKey`.
     #[inline(always)]
     fn flow_update_headers<R, F: FnOnce(&mut Flow) -> R>(&self, h: &Headers, f: F) -> Option<R> {
-        self.flow_update(&FlowKey::new(h).0, f)
+        if h.ipv6 { self.flow_update(&FlowKey::new(h).0, f) } else { self.flow4_update(&FlowKey4::new(h), f) }
     }
     /// The app expected on an endpoint (address, port, L4 protocol), if any. (Parts, not an
     /// `EndpointKey`: the kernel side builds the key in a per-CPU scratch slot to save stack.)
@@ -154,14 +155,11 @@ pub fn fast<B: Bytes + ?Sized, T: Tables>(p: &B, t: &T, h: &Headers) -> Fast {
 /// connection's. Its verdicts are the full path's (host tests compare them on every packet).
 #[inline(always)]
 pub fn express<B: Bytes + ?Sized, T: Tables>(p: &B, t: &T, v: &Plain4) -> Option<Verdict> {
-    if v.payload_off > MAX_PAYLOAD_OFF || v.end > MAX_FRAME {
-        return None;
-    }
+    let pl = payload_at(p, v.payload_off, v.end)?;
     let cfg = t.config();
     if let Some(rule) = user_rule_v4(t, cfg.flags, v.src, v.dst, true, v.proto, v.sport, v.dport) {
         return Some(rule_verdict(rule, Reason::Ok));
     }
-    let pl = Payload::new(p, v.payload_off, v.end);
     let app = if v.proto == proto::UDP {
         if v.sport == GTPU_PORT || v.dport == GTPU_PORT {
             return None;
@@ -376,7 +374,12 @@ pub fn inspect_parsed<B: Bytes + ?Sized, T: Tables>(p: &B, h: &Headers, t: &T, f
 /// read once here; everything after uses the returned window.
 #[inline(always)]
 fn payload<'a, B: Bytes + ?Sized>(p: &'a B, h: &Headers) -> Option<Payload<'a, B>> {
-    let (off, end) = (h.payload_off, h.end);
+    payload_at(p, h.payload_off, h.end)
+}
+
+/// The payload window `[off, end)`, if both are within the parser's bounds.
+#[inline(always)]
+fn payload_at<B: Bytes + ?Sized>(p: &B, off: usize, end: usize) -> Option<Payload<'_, B>> {
     if off > MAX_PAYLOAD_OFF || end > MAX_FRAME {
         return None;
     }

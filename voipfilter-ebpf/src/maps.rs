@@ -229,13 +229,6 @@ impl Tables for Maps {
     }
 
     #[inline(always)]
-    fn flow_update_headers<R, F: FnOnce(&mut Flow) -> R>(&self, h: &Headers, f: F) -> Option<R> {
-        let ptr = if h.ipv6 { FLOWS.get_ptr_mut(&FlowKey::new(h).0) } else { FLOWS4.get_ptr_mut(&FlowKey4::new(h)) }?;
-        // SAFETY: as in `flow_update`.
-        Some(f(unsafe { &mut *ptr }))
-    }
-
-    #[inline(always)]
     fn flow_insert(&self, key: &FlowKey, flow: &Flow) {
         if key.ipv6 == 0 {
             let _ = FLOWS4.insert(&key.v4(), flow, 0);

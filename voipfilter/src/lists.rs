@@ -186,11 +186,6 @@ impl<T: Borrow<MapData>> ListMaps<T> {
         h.table = self.table.get(&table_in_use(flags), 0).context("reading LISTS")?;
         Ok(h)
     }
-
-    /// The lists in the kernel, in their slots (without their source text).
-    pub fn set(&self, flags: u32) -> anyhow::Result<ListSet> {
-        Ok(ListSet::from_entries(&self.read(flags)?))
-    }
 }
 
 /// The `LISTS` entry the program reads under these CONFIG flags.
@@ -322,7 +317,7 @@ pub fn cli(dir: &Path, cmd: crate::cli::ListsCommand) -> anyhow::Result<()> {
             let app = app.map(|a| crate::rulespec::parse_app(&a)).transpose()?;
             let maps = crate::cli::open(dir)?;
             let cfg = maps.config()?;
-            show(&maps.lists.set(cfg.flags)?, app, json, cfg.flags)
+            show(&maps.list_set()?, app, json, cfg.flags)
         }
         ListsCommand::Load { files } => {
             // Every file is read before the instance is touched: a bad file changes nothing.
@@ -335,7 +330,7 @@ pub fn cli(dir: &Path, cmd: crate::cli::ListsCommand) -> anyhow::Result<()> {
                 new.push((f, l));
             }
             let mut maps = crate::cli::open(dir)?;
-            let cur = maps.lists.set(maps.config()?.flags)?;
+            let cur = maps.list_set()?;
             let mut set = cur.clone();
             for (f, l) in &new {
                 set.put(l.clone()).map_err(|e| anyhow!("{}: {e}", f.display()))?;
@@ -358,7 +353,7 @@ pub fn cli(dir: &Path, cmd: crate::cli::ListsCommand) -> anyhow::Result<()> {
         ListsCommand::Del { app } => {
             let app = crate::rulespec::parse_app(&app)?;
             let mut maps = crate::cli::open(dir)?;
-            let mut set = maps.lists.set(maps.config()?.flags)?;
+            let mut set = maps.list_set()?;
             let Some(slot) = set.remove(app) else {
                 bail!("{} has no list (see `voipfilter lists show`)", app.name());
             };

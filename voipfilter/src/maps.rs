@@ -183,7 +183,7 @@ impl Maps {
     /// the settings (lists already in the kernel keep their slots); returns (port keys,
     /// prefixes) added.
     pub fn install(&mut self, s: &Settings) -> anyhow::Result<(usize, usize)> {
-        let lists = crate::lists::with_exactly(self.lists.set(self.config()?.flags)?, &s.lists)?;
+        let lists = crate::lists::with_exactly(self.list_set()?, &s.lists)?;
         self.set_lists(&lists)?;
         let mut n_ports = 0;
         for r in &s.rules.ports {
@@ -198,6 +198,17 @@ impl Maps {
         // Once for the whole list, not once per rule (five syscalls each).
         self.sync_config()?;
         Ok((n_ports, s.rules.prefixes.len()))
+    }
+
+    /// Every app-list entry and the list table in use (the one CONFIG names), as the kernel
+    /// holds them.
+    pub fn list_entries(&self) -> anyhow::Result<voipfilter_common::user::lists::HostLists> {
+        self.lists.read(self.config()?.flags)
+    }
+
+    /// The lists in the kernel, in their slots (without their source text).
+    pub fn list_set(&self) -> anyhow::Result<voipfilter_common::user::lists::ListSet> {
+        Ok(voipfilter_common::user::lists::ListSet::from_entries(&self.list_entries()?))
     }
 
     pub fn config(&self) -> anyhow::Result<Config> {

@@ -124,11 +124,10 @@ impl Sip {
 #[inline(always)]
 pub fn may_start_sdp_message<B: Bytes + ?Sized>(pl: &B) -> bool {
     let Some(w) = pl.be32(0) else { return false };
-    // A ChannelData header: a channel number with the top bits 01, then the length of the rest
-    // (`channel_data_len`: padded or not). The first letter of most SIP words has the top bits
-    // 01 too, but their next two bytes are text, not the length: no second load for them.
-    let (len, body) = ((w & 0xFFFF) as usize, pl.len().wrapping_sub(4));
-    sdp_word(w) || (w >> 30 == 1 && (body == len || body == (len + 3) & !3) && sdp_word_in_channel(pl))
+    // A ChannelData header, as `channel_data_len` sees one, from the word already loaded. The
+    // first letter of most SIP words is a channel number too, but their next two bytes are
+    // text, not the length of the rest: no second load for them.
+    sdp_word(w) || (is_channel((w >> 16) as u16) && frames_rest((w & 0xFFFF) as usize, pl) && sdp_word_in_channel(pl))
 }
 
 /// `INVI`, `ACK `, `PRAC`, `UPDA` or `SIP/` in any case (see [`may_start_sdp_message`]).
@@ -257,9 +256,21 @@ pub fn ping_on_sip_port<B: Bytes + ?Sized>(pl: &B, sport: u16, dport: u16) -> bo
 fn channel_data_len<B: Bytes + ?Sized>(pl: &B) -> Option<usize> {
     let channel = pl.be16(0)?;
     let len = pl.be16(2)? as usize;
-    let body = pl.len().saturating_sub(4); // >= 4 bytes: be16(2) succeeded
-    let padded = (len + 3) & !3;
-    ((0x4000..=0x7FFF).contains(&channel) && (body == len || body == padded)).then_some(len)
+    (is_channel(channel) && frames_rest(len, pl)).then_some(len)
+}
+
+/// A TURN channel number (0x4000-0x7FFF: the top bits 01).
+#[inline(always)]
+fn is_channel(c: u16) -> bool {
+    (0x4000..=0x7FFF).contains(&c)
+}
+
+/// Whether a ChannelData length field `len` covers the rest of `pl` after its 4-byte header,
+/// exactly or padded to 4 bytes (over TCP).
+#[inline(always)]
+fn frames_rest<B: Bytes + ?Sized>(len: usize, pl: &B) -> bool {
+    let body = pl.len().saturating_sub(4);
+    body == len || body == (len + 3) & !3
 }
 
 /// A request or status line at `base`, in a message of `len` bytes starting there.
