@@ -9,6 +9,7 @@
 //! The same wrapper around `bench_ref_new` (parse, lookup miss, insert into the full 1M LRU
 //! hash) gives the new-flow reference: what any flow table pays for a flow's first packet.
 
+use aya::programs::ProgramFd;
 use voipfilter::load::{Filter, LoadOptions};
 use voipfilter_common::{
     packet::{ETH_P_8021AD, ETH_P_8021Q, proto},
@@ -256,6 +257,7 @@ pub fn run(filter: &mut Filter, base: &mut Baselines, runs: usize, repeat: u32, 
         p.fd()?.try_clone()?
     };
     let pass_fd = base.fd(objects::PASS)?;
+    let ref_new_fd = base.fd(objects::REF_NEW)?;
     let mut res = CostResult {
         repeat,
         new_repeat,
@@ -287,14 +289,8 @@ pub fn run(filter: &mut Filter, base: &mut Baselines, runs: usize, repeat: u32, 
         res.empty_pass.push(pass);
         res.empty_drop.push(drop);
         res.reference.push(reference);
-        let ref_new_fd = base.fd(objects::REF_NEW)?;
-        base.set_conf(CONF_STAMP, 26)?;
-        base.set_next(&pass_fd)?;
-        let (_, wrap) = base.time(objects::NEWFLOW, ref_frame, new_repeat)?;
-        base.set_next(&ref_new_fd)?;
-        let (_, full) = base.time(objects::NEWFLOW, ref_frame, new_repeat)?;
-        base.set_conf(CONF_STAMP, 0)?;
-        res.reference_new.push(full - wrap + pass);
+        let (_, ns) = new_flow(base, &pass_fd, &ref_new_fd, ref_frame, 26, new_repeat, pass)?;
+        res.reference_new.push(ns);
         // The inserts evict the least recently used entries; keep the steady reference's key.
         base.ref_insert(ref_frame)?;
         for (c, out) in classes.iter().zip(&mut res.classes) {
@@ -305,13 +301,7 @@ pub fn run(filter: &mut Filter, base: &mut Baselines, runs: usize, repeat: u32, 
             out.steady_vs_empty.push(ns / pass);
             out.steady_vs_ref.push(ns / reference);
             if let Some(off) = c.stamp {
-                base.set_conf(CONF_STAMP, off)?;
-                base.set_next(&pass_fd)?;
-                let (_, wrap) = base.time(objects::NEWFLOW, &c.frame, new_repeat)?;
-                base.set_next(&vf_fd)?;
-                let (_, full) = base.time(objects::NEWFLOW, &c.frame, new_repeat)?;
-                base.set_conf(CONF_STAMP, 0)?;
-                let ns = full - wrap + pass;
+                let (wrap, ns) = new_flow(base, &pass_fd, &vf_fd, &c.frame, off, new_repeat, pass)?;
                 res.wrapper.push(wrap);
                 out.new_flow.push(ns);
                 out.new_vs_empty.push(ns / pass);
@@ -319,6 +309,20 @@ pub fn run(filter: &mut Filter, base: &mut Baselines, runs: usize, repeat: u32, 
         }
     }
     Ok(res)
+}
+
+/// Cost of a new flow's first packet in `next`: `bench_newflow` stamps a fresh counter at
+/// `stamp` on each of `repeat` runs of `frame` and tail-calls `next`; its own cost (tail-calling
+/// the empty program `pass_fd` instead) is subtracted and the empty program's, `pass` ns, added
+/// back. Returns (the wrapper's own cost, the new flow's).
+fn new_flow(base: &mut Baselines, pass_fd: &ProgramFd, next: &ProgramFd, frame: &[u8], stamp: u32, repeat: u32, pass: f64) -> anyhow::Result<(f64, f64)> {
+    base.set_conf(CONF_STAMP, stamp)?;
+    base.set_next(pass_fd)?;
+    let (_, wrap) = base.time(objects::NEWFLOW, frame, repeat)?;
+    base.set_next(next)?;
+    let (_, full) = base.time(objects::NEWFLOW, frame, repeat)?;
+    base.set_conf(CONF_STAMP, 0)?;
+    Ok((wrap, full - wrap + pass))
 }
 
 /// Loads a filter as the daemon runs it (default policy, 1M flows).

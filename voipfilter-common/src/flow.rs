@@ -131,12 +131,6 @@ impl FlowKey4 {
         unsafe { core::mem::transmute::<[u64; 2], FlowKey4>([u64::to_le(a | b << 32), u64::to_le(w1)]) }
     }
 
-    /// Slot of this TCP connection in `TCP_CALLS`: the same as [`tcp_slot`] of its headers.
-    #[inline(always)]
-    pub fn tcp_slot(&self) -> u32 {
-        tcp_slot4(self.addr[0], self.port[0], self.addr[1], self.port[1])
-    }
-
     /// The [`FlowKey`] this key was made from.
     #[inline(always)]
     pub fn widen(&self) -> FlowKey {
@@ -386,7 +380,7 @@ mod tests {
                 assert_eq!(k, FlowKey4::new(&h));
                 assert_eq!(k, FlowKey4::of(b, bp, a, ap, proto));
                 assert_eq!(k.widen(), FlowKey::new(&h).0);
-                assert_eq!(k.tcp_slot(), tcp_slot(&h));
+                assert_eq!(tcp_slot4(a, ap, b, bp), tcp_slot(&h));
                 assert_eq!(tcp_slot4(b, bp, a, ap), tcp_slot(&h));
             }
         }
